@@ -1,0 +1,1 @@
+"""Alias package: ``aetherflow.core`` is ``aetherflow_core`` under its documented name."""

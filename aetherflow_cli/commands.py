@@ -1,0 +1,190 @@
+"""Command implementations: parse nothing, call the core, hand results to rendering."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aetherflow_core.errors import AetherflowError, Interrupted, UserError
+
+from . import render
+from .errors import Session
+
+
+def _dump(session: Session, document: Any) -> None:
+    session.out(json.dumps(session.scrubber.scrub_data(document), indent=2, default=str, ensure_ascii=False))
+
+
+def _environment(session: Session, invocation, *, verbose: bool = False, quiet: bool = False):
+    """Env snapshot and settings, then logging, then plugins (so plugin warnings are logged)."""
+    from aetherflow_core.logs import configure_logging
+    from aetherflow_core.plugins import load_plugins
+    from aetherflow_core.prepare import prepare_environment
+
+    if invocation.log_format is not None and invocation.log_format not in ("text", "json"):
+        raise UserError(f"--log-format {invocation.log_format!r} is not supported", hint="use text or json")
+    environment = prepare_environment(invocation, session.scrubber, plugins=False)
+    settings = environment.settings
+    level = "DEBUG" if verbose else "WARNING" if quiet else settings.log_level
+    configure_logging(session.scrubber, fmt=settings.log_format, level=level)
+    load_plugins(settings.plugin_paths, strict=settings.plugin_strict)
+    return environment
+
+
+def run_command(session, flow, profile, profiles_file, env_files, run_id, resume, jobs, json_output, log_format, verbose, quiet) -> int:
+    from aetherflow_core.prepare import Invocation, prepare_flow
+    from aetherflow_core.runner import Runner
+
+    if run_id is not None and resume:
+        raise UserError("--run-id and --resume cannot be used together", hint="--resume picks the latest unfinished run itself")
+    invocation = Invocation(flow_path=flow, profile=profile, profiles_file=profiles_file, env_files=env_files, log_format=log_format)
+    environment = _environment(session, invocation, verbose=verbose, quiet=quiet)
+    prepared = prepare_flow(invocation, environment=environment)
+    runner = Runner(prepared, run_id=run_id, resume=resume, jobs=jobs or None, progress_factory=render.progress_factory())
+    try:
+        result = runner.run()
+    except Interrupted as exc:
+        result = getattr(exc, "result", None)
+        if result is None:
+            raise
+        exit_code = exc.exit_code
+    else:
+        exit_code = result.exit_code
+    if json_output:
+        _dump(session, result.to_dict())
+    else:
+        render.run_summary(session, result)
+    return exit_code
+
+
+def validate_command(session, flow, json_output) -> int:
+    from aetherflow_core.errors import SpecError
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.spec import load_flow
+
+    _environment(session, Invocation(flow_path=flow))
+    try:
+        document = load_flow(flow)
+    except SpecError as exc:
+        if json_output:
+            _dump(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems]})
+        else:
+            session.err(exc.describe())
+            session.err(f"{len(exc.problems)} problem(s) found in {flow}")
+        return 2
+    if json_output:
+        _dump(session, {"ok": True, "errors": []})
+    else:
+        spec = document.spec
+        steps = sum(len(job.steps) for job in spec.jobs)
+        session.out(f"{flow}: OK ({len(spec.jobs)} jobs, {steps} steps, {len(spec.resources)} resources)")
+    return 0
+
+
+def _check(resource) -> dict[str, Any]:
+    from aetherflow_core.connectors.manager import ConnectorManager
+
+    manager = ConnectorManager({resource.name: resource}, scope="none")
+    started = time.perf_counter()
+    try:
+        manager[resource.name].check()
+    except AetherflowError as exc:
+        return {"ok": False, "ms": round((time.perf_counter() - started) * 1000, 1), "error": exc.describe()}
+    except Exception as exc:  # noqa: BLE001 - plugin check() is foreign code
+        return {"ok": False, "ms": round((time.perf_counter() - started) * 1000, 1), "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        manager.close()
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), "error": None}
+
+
+def resolve_command(session, flow, profile, profiles_file, env_files, resources, show, check, json_output) -> int:
+    from aetherflow_core.prepare import Invocation, prepare_flow
+
+    invocation = Invocation(flow_path=flow, profile=profile, profiles_file=profiles_file, env_files=env_files)
+    environment = _environment(session, invocation)
+    prepared = prepare_flow(invocation, environment=environment, resource_names=resources or None)
+    rows = []
+    for res in prepared.resources:
+        config, options = res.redacted()
+        row = {
+            "name": res.name,
+            "kind": res.kind,
+            "driver": res.driver,
+            "profile": res.profile,
+            "connector": res.connector,
+            "ok": res.ok,
+            "error": res.error.describe() if res.error else None,
+            "config": config,
+            "options": options,
+            "sources": dict(sorted(res.sources.items())),
+            "env_origins": dict(sorted(res.env_origins.items())),
+            "check": None,
+        }
+        if check and res.ok:
+            row["check"] = _check(res)
+        rows.append(row)
+    document = {
+        "flow_id": prepared.document.spec.flow.id,
+        "profile": prepared.settings.profile,
+        "fingerprint": prepared.fingerprint,
+        "resources": rows,
+    }
+    if json_output:
+        _dump(session, document)
+    else:
+        render.resolve_report(session, document, show=show, check=check)
+    if any(not row["ok"] for row in rows):
+        return 2
+    if check and any(row["check"] and not row["check"]["ok"] for row in rows):
+        return 1
+    return 0
+
+
+def connectors_list_command(session, kind, json_output) -> int:
+    from aetherflow_core.connectors.registry import list_connectors
+    from aetherflow_core.prepare import Invocation
+
+    _environment(session, Invocation())
+    rows = list_connectors(kind, with_schema=json_output)
+    if kind and not rows:
+        from aetherflow_core.connectors.registry import entries
+        from aetherflow_core.steps.base import suggest
+
+        kinds = sorted({e.kind for e in entries()})
+        raise UserError(f"no connectors of kind {kind!r}{suggest(kind, kinds)}", hint=f"kinds: {', '.join(kinds)}")
+    if json_output:
+        _dump(session, rows)
+    else:
+        render.connectors_table(session, rows)
+    return 0
+
+
+def connectors_show_command(session, name, json_output) -> int:
+    from aetherflow_core.connectors.registry import get_entry, list_connectors
+    from aetherflow_core.prepare import Invocation
+
+    _environment(session, Invocation())
+    kind, sep, driver = name.partition("/")
+    if not sep or not kind or not driver:
+        raise UserError(f"expected KIND/DRIVER, got {name!r}", hint="for example: aetherflow connectors show db/postgres")
+    get_entry(kind, driver)
+    row = next(r for r in list_connectors(kind, with_schema=True) if r["driver"] == driver)
+    if json_output:
+        _dump(session, row)
+    else:
+        render.connector_schema(session, row)
+    return 0
+
+
+def steps_list_command(session, json_output) -> int:
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.steps.base import list_steps
+
+    _environment(session, Invocation())
+    rows = list_steps()
+    if json_output:
+        _dump(session, rows)
+    else:
+        render.steps_table(session, rows)
+    return 0

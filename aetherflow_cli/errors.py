@@ -1,0 +1,59 @@
+"""One place that maps errors to exit codes and messages (scrubbed, no locals)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import typer
+
+from aetherflow_core.errors import AetherflowError
+from aetherflow_core.redaction import Scrubber
+
+
+@dataclass
+class Session:
+    """Per-invocation state shared by a command and its error handler."""
+
+    verbose: bool = False
+    scrubber: Scrubber = field(default_factory=Scrubber)
+
+    def err(self, text: str) -> None:
+        sys.stderr.write(self.scrubber.scrub(text) + "\n")
+        sys.stderr.flush()
+
+    def out(self, text: str) -> None:
+        sys.stdout.write(self.scrubber.scrub(text) + "\n")
+        sys.stdout.flush()
+
+
+def _traceback_text(exc: BaseException) -> str:
+    # Plain traceback: file, line and source only, never local variables.
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+@contextmanager
+def guard(verbose: bool, json_errors: bool = False) -> Iterator[Session]:
+    session = Session(verbose=verbose)
+    try:
+        yield session
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except AetherflowError as exc:
+        if verbose:
+            session.err(_traceback_text(exc))
+        session.err(f"error: {exc.describe()}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        session.err("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if verbose:
+            session.err(_traceback_text(exc))
+            session.err(f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            session.err(f"internal error: {type(exc).__name__}: {exc}\n  hint: run again with -v for the traceback")
+        raise typer.Exit(1) from None

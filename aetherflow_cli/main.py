@@ -1,0 +1,152 @@
+"""The ``aetherflow`` command line: a thin Typer app over ``aetherflow_core``.
+
+Only Typer is imported at start-up; each command imports the core modules it needs
+when it runs, and rendering (Rich tables, JSON) lives in :mod:`aetherflow_cli.render`.
+Errors are mapped to exit codes in one place, :func:`aetherflow_cli.errors.guard`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import guard
+
+app = typer.Typer(
+    name="aetherflow",
+    help="Run ops-grade ETL and automation flows declared in YAML.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+connectors_app = typer.Typer(help="Inspect the connector registry.", no_args_is_help=True, rich_markup_mode=None)
+steps_app = typer.Typer(help="Inspect the step types.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(connectors_app, name="connectors")
+app.add_typer(steps_app, name="steps")
+
+FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
+ProfilesFileOpt = Annotated[Optional[str], typer.Option("--profiles-file", help="Profiles YAML file.")]
+EnvFileOpt = Annotated[Optional[list[str]], typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
+LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from aetherflow_core import __version__
+
+        typer.echo(f"aetherflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Run ops-grade ETL and automation flows declared in YAML."""
+
+
+@app.command()
+def run(
+    flow: FlowArg,
+    profile: ProfileOpt = None,
+    profiles_file: ProfilesFileOpt = None,
+    env_file: EnvFileOpt = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume the latest unfinished run of this flow.")] = False,
+    job: Annotated[Optional[list[str]], typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.")] = None,
+    json_output: JsonOpt = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a flow."""
+    from .commands import run_command
+
+    with guard(verbose) as session:
+        code = run_command(session, flow, profile, profiles_file, env_file or [], run_id, resume, job or [], json_output, log_format, verbose, quiet)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    flow: FlowArg,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Check a flow file without running anything."""
+    from .commands import validate_command
+
+    with guard(verbose, json_errors=False) as session:
+        code = validate_command(session, flow, json_output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def resolve(
+    flow: FlowArg,
+    profile: ProfileOpt = None,
+    profiles_file: ProfilesFileOpt = None,
+    env_file: EnvFileOpt = None,
+    resource: Annotated[Optional[list[str]], typer.Option("--resource", help="Only this resource; repeatable.")] = None,
+    show: Annotated[bool, typer.Option("--show", help="Show final config/options (secrets redacted) and where each value came from.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Build each connector and call check().")] = False,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Resolve resources without running any step."""
+    from .commands import resolve_command
+
+    with guard(verbose) as session:
+        code = resolve_command(session, flow, profile, profiles_file, env_file or [], resource or [], show, check, json_output)
+    raise typer.Exit(code)
+
+
+@connectors_app.command("list")
+def connectors_list(
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Only connectors of this kind.")] = None,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """List registered connectors (built-ins and plugins)."""
+    from .commands import connectors_list_command
+
+    with guard(verbose) as session:
+        code = connectors_list_command(session, kind, json_output)
+    raise typer.Exit(code)
+
+
+@connectors_app.command("show")
+def connectors_show(
+    name: Annotated[str, typer.Argument(help="KIND/DRIVER, e.g. db/postgres.", metavar="KIND/DRIVER")],
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show a connector's configuration schema."""
+    from .commands import connectors_show_command
+
+    with guard(verbose) as session:
+        code = connectors_show_command(session, name, json_output)
+    raise typer.Exit(code)
+
+
+@steps_app.command("list")
+def steps_list(json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """List step types with their inputs."""
+    from .commands import steps_list_command
+
+    with guard(verbose) as session:
+        code = steps_list_command(session, json_output)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,189 @@
+"""Human output: Rich tables on a terminal, plain lines otherwise (CI logs).
+
+Every line goes through the session's scrubber. Rich is imported only when the output
+is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from .errors import Session
+
+_STATUS_STYLE = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILED": "red", "BLOCKED": "magenta"}
+
+
+def _tty(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _rich_table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        cells = []
+        for value in row:
+            text = session.scrubber.scrub("" if value is None else str(value))
+            style = _STATUS_STYLE.get(text)
+            cells.append(f"[{style}]{text}[/]" if style else text.replace("[", "\\["))
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def _plain_table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    if title:
+        session.out(title)
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    session.out("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        session.out("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    (_rich_table if _tty() else _plain_table)(session, title, columns, rows)
+
+
+def run_summary(session: Session, result) -> None:
+    rows = []
+    for job in result.jobs:
+        rows.append([job.id, "", "", job.status, "", job.duration_ms, job.reason or ""])
+        for step in job.steps:
+            note = step.error or ("reused from an earlier attempt of this run" if step.resumed else "")
+            attempts = step.attempts if step.attempts else ""
+            rows.append(["", step.id, step.type, step.status, attempts, step.duration_ms, note])
+    title = f"run {result.run_id} of flow {result.flow_id}: {result.status} in {result.duration_ms} ms"
+    table(session, title, ["job", "step", "type", "status", "attempts", "ms", "note"], rows)
+    for warning in result.warnings:
+        session.err(f"warning: {warning}")
+
+
+def _flatten(data: dict, prefix: str) -> list[tuple[str, Any]]:
+    items = []
+    for key, value in data.items():
+        path = f"{prefix}.{key}"
+        if isinstance(value, dict) and value:
+            items.extend(_flatten(value, path))
+        else:
+            items.append((path, value))
+    return items
+
+
+def _source(row: dict, path: str) -> str:
+    source = row["sources"].get(path, "")
+    if source.startswith("env:"):
+        origin = row.get("env_origins", {}).get(source[4:], "process")
+        if origin != "process":
+            source += f" ({origin})"
+    return source
+
+
+def resolve_report(session: Session, document: dict, *, show: bool, check: bool) -> None:
+    rows = []
+    for row in document["resources"]:
+        status = "OK" if row["ok"] else "ERROR"
+        line = [row["name"], f"{row['kind']}/{row['driver']}", row["profile"] or "", row["connector"] or "", status]
+        if check:
+            result = row["check"]
+            line.append("" if result is None else (f"OK {result['ms']} ms" if result["ok"] else f"FAILED {result['ms']} ms"))
+        rows.append(line)
+    columns = ["resource", "kind/driver", "profile", "connector", "resolved"] + (["check"] if check else [])
+    table(session, f"flow {document['flow_id']} (profile: {document['profile'] or 'none'})", columns, rows)
+    for row in document["resources"]:
+        if row["error"]:
+            session.err(f"error: resource {row['name']!r}: {row['error']}")
+        if row["check"] and not row["check"]["ok"]:
+            session.err(f"check failed: resource {row['name']!r}: {row['check']['error']}")
+        if show and row["ok"]:
+            leaves = _flatten(row["config"], "config") + _flatten(row["options"], "options")
+            values = [[path, json.dumps(value, default=str, ensure_ascii=False), _source(row, path)] for path, value in leaves]
+            table(session, f"resource {row['name']} ({row['kind']}/{row['driver']})", ["key", "value", "source"], values)
+    session.out(f"fingerprint: {document['fingerprint']}")
+
+
+def connectors_table(session: Session, rows: list[dict]) -> None:
+    body = []
+    for row in rows:
+        available = "yes" if row["available"] else f"no ({row['install'] or 'missing ' + ', '.join(row['requires'])})"
+        body.append([row["kind"], row["driver"], row["origin"], available, row["summary"], row["class"]])
+    table(session, None, ["kind", "driver", "origin", "available", "summary", "class"], body)
+
+
+def connector_schema(session: Session, row: dict) -> None:
+    session.out(f"{row['kind']}/{row['driver']}: {row['summary']}")
+    session.out(f"class: {row['class']} ({row['origin']})")
+    for section in ("config", "options"):
+        schema = row.get(f"{section}_schema")
+        if schema is None:
+            session.out(f"{section}: not declared (any keys accepted)")
+            continue
+        body = [
+            [key, f["type"], "yes" if f["required"] else "", "" if f["default"] is None else json.dumps(f["default"]), "yes" if f["secret"] else "", f["help"]]
+            for key, f in schema.items()
+        ]
+        table(session, section, ["key", "type", "required", "default", "secret", "help"], body)
+
+
+def steps_table(session: Session, rows: list[dict]) -> None:
+    body = []
+    for row in rows:
+        inputs = ", ".join(f"{k}*" if v["required"] else k for k, v in row["inputs"].items())
+        body.append([row["type"], row["summary"], inputs, ", ".join(row["outputs"]), row["origin"]])
+    table(session, None, ["type", "summary", "inputs (* required)", "outputs", "origin"], body)
+
+
+class _RichProgress:
+    def __init__(self, description: str, total: float | None, unit: str):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task):
+                return Text(f"{task.speed or 0:,.0f} {unit}/s")
+
+        columns = [TextColumn("{task.description}"), BarColumn()]
+        if unit == "B":
+            columns += [DownloadColumn(), TransferSpeedColumn()]
+        else:
+            columns += [TextColumn("{task.completed:,.0f} " + unit), RateColumn()]
+        columns.append(TimeElapsedColumn())
+        self._progress = Progress(*columns, transient=True, console=Console(stderr=True))
+        self._task = self._progress.add_task(description, total=total)
+        self._progress.start()
+
+    def advance(self, amount: float = 1) -> None:
+        self._progress.advance(self._task, amount)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def progress_factory():
+    """Live progress bars when stderr is a terminal, nothing otherwise."""
+    from aetherflow_core.context import no_progress
+
+    if not _tty(sys.stderr):
+        return no_progress
+    return lambda description, total=None, unit="": _RichProgress(description, total, unit)

@@ -1,0 +1,160 @@
+"""The remote-files primitive set shared by ``sftp/paramiko``, ``smb/smbprotocol`` and
+``fs/local``.
+
+Subclasses implement the abstract primitives; transfers to and from local paths are
+built here once on top of :meth:`RemoteFilesConnector.open_read` and
+:meth:`RemoteFilesConnector.upload_stream`, and may be overridden by a faster native
+path. Every write lands under a temporary name and is renamed into place, so a
+reader never sees half a file and a failed transfer leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ...errors import StepError
+from ..base import ConnectorBase
+
+CHUNK_SIZE = 1024 * 1024
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One listed file or directory. ``path`` is relative to the connector's root."""
+
+    path: str
+    name: str
+    is_dir: bool
+    size: int
+    mtime: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def temp_name(path: str) -> str:
+    """A hidden sibling of ``path`` to write to before the final rename."""
+    head, tail = posixpath.split(path)
+    return posixpath.join(head, f".{tail}.part-{secrets.token_hex(4)}")
+
+
+def safe_local_path(dest_dir: Path, relative: str) -> Path:
+    """``dest_dir / relative``, refusing any name that would land outside ``dest_dir``.
+
+    Remote names are untrusted: ``../../x``, absolute paths and backslash tricks are
+    refused rather than cleaned, so a surprising listing fails loudly.
+    """
+    text = relative.replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if text.startswith("/") or any(p == ".." for p in parts) or not parts or any("\0" in p for p in parts):
+        raise StepError(f"refusing remote name {relative!r}: it would land outside {str(dest_dir)!r}")
+    target = (dest_dir.joinpath(*parts)).resolve()
+    base = dest_dir.resolve()
+    if base not in target.parents:
+        raise StepError(f"refusing remote name {relative!r}: it would land outside {str(dest_dir)!r}")
+    return target
+
+
+def write_local_atomically(local: Path, fill: Callable[[IO[bytes]], int]) -> int:
+    """Create ``local`` through a temporary sibling; remove the temporary on failure."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    tmp = local.parent / f".{local.name}.part-{secrets.token_hex(4)}"
+    try:
+        with open(tmp, "wb") as fh:
+            written = fill(fh)
+        os.replace(tmp, local)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def copy_stream(reader: IO[bytes], writer: IO[bytes], progress: ProgressCallback | None = None, chunk_size: int = CHUNK_SIZE) -> int:
+    total = 0
+    while True:
+        chunk = reader.read(chunk_size)
+        if not chunk:
+            return total
+        writer.write(chunk)
+        total += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+
+
+class RemoteFilesConnector(ConnectorBase):
+    """Base of connectors that expose files. Paths use ``/`` and are relative to the
+    connector's root (share, SFTP start directory, local ``root``)."""
+
+    # -- primitives every files connector implements ------------------------------------
+
+    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
+        raise NotImplementedError
+
+    def stat(self, path: str) -> FileEntry:
+        raise NotImplementedError
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def open_read(self, path: str) -> AbstractContextManager[IO[bytes]]:
+        """A streaming binary reader of a remote file."""
+        raise NotImplementedError
+
+    def upload_stream(self, reader: IO[bytes], path: str, *, overwrite: bool = True, progress: ProgressCallback | None = None) -> int:
+        """Write everything ``reader`` yields to ``path`` (temporary name, then rename)."""
+        raise NotImplementedError
+
+    def delete(self, path: str) -> None:
+        raise NotImplementedError
+
+    def mkdir(self, path: str, parents: bool = True) -> None:
+        raise NotImplementedError
+
+    def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
+        raise NotImplementedError
+
+    # -- built on the primitives --------------------------------------------------------
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open_read(path) as reader:
+            return reader.read()
+
+    def write_bytes(self, path: str, data: bytes, *, overwrite: bool = True) -> int:
+        import io
+
+        return self.upload_stream(io.BytesIO(data), path, overwrite=overwrite)
+
+    def download(self, path: str, local: str | os.PathLike, *, progress: ProgressCallback | None = None) -> int:
+        """Stream ``path`` into the local file ``local`` (atomically). Returns bytes."""
+
+        def fill(fh: IO[bytes]) -> int:
+            with self.open_read(path) as reader:
+                return copy_stream(reader, fh, progress)
+
+        return write_local_atomically(Path(local), fill)
+
+    def upload(self, local: str | os.PathLike, path: str, *, overwrite: bool = True, progress: ProgressCallback | None = None) -> int:
+        """Stream the local file ``local`` to ``path`` (temporary name, then rename)."""
+        with open(local, "rb") as reader:
+            return self.upload_stream(reader, path, overwrite=overwrite, progress=progress)
+
+
+def copy_local(src: Path, dst: Path) -> int:
+    """Atomic local copy, used by ``fs/local``."""
+
+    def fill(fh: IO[bytes]) -> int:
+        with open(src, "rb") as reader:
+            shutil.copyfileobj(reader, fh, CHUNK_SIZE)
+        return fh.tell()
+
+    return write_local_atomically(dst, fill)

@@ -1,0 +1,81 @@
+"""What a step sees while it runs: :class:`StepContext`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import StepError
+from .redaction import Scrubber
+
+
+class Progress(Protocol):
+    def advance(self, amount: float = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _NoProgress:
+    def advance(self, amount: float = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def no_progress(description: str = "", total: float | None = None, unit: str = "") -> _NoProgress:
+    return _NoProgress()
+
+
+def resolve_under(base: Path, value: str | Path, *, what: str = "path") -> Path:
+    """``value`` made absolute: relative paths sit under ``base`` and may not escape it."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    resolved = (base / path).resolve()
+    root = base.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise StepError(f"{what} {str(value)!r} escapes the job workspace {str(base)!r}")
+    return resolved
+
+
+@dataclass
+class StepContext:
+    """The step's view of the run. Steps reach external systems only via ``connectors``."""
+
+    env: Mapping[str, str]
+    connectors: Mapping[str, Any]
+    flow_id: str
+    run_id: str
+    job_id: str
+    step_id: str
+    step_type: str
+    workspace: Path
+    logger: logging.LoggerAdapter
+    scrubber: Scrubber
+    locks: Any = None
+    attempt: int = 1
+    progress_factory: Any = no_progress
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def path(self, value: str | Path, *, what: str = "path") -> Path:
+        """A step input path, relative to the job workspace."""
+        return resolve_under(self.workspace, value, what=what)
+
+    def progress(self, description: str, total: float | None = None, unit: str = "") -> Progress:
+        """A progress reporter (a live bar on a terminal, nothing otherwise)."""
+        return self.progress_factory(description, total=total, unit=unit)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()

@@ -1,0 +1,179 @@
+"""The error hierarchy.
+
+Every error the program raises on purpose is an :class:`AetherflowError`. Each class
+carries an ``exit_code`` so the CLI maps errors to exit codes in one place, and enough
+context (file, line, YAML path, resource, kind, driver) to be acted upon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem sits in a YAML file. ``line``/``column`` are 1-based."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: str = ""
+
+    def describe(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        if self.path:
+            where += f" at {self.path}"
+        return where
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of spec validation."""
+
+    location: Location
+    message: str
+    hint: str | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self.location)
+        data.update(message=self.message, hint=self.hint)
+        return data
+
+    def describe(self) -> str:
+        text = f"{self.location.describe()}: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class AetherflowError(Exception):
+    """Base of all deliberate errors. ``exit_code`` follows SPEC section 7."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, location: Location | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.location = location
+
+    def describe(self) -> str:
+        text = self.message
+        if self.location is not None:
+            text = f"{self.location.describe()}: {text}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+class UserError(AetherflowError):
+    """Invalid input: spec, profile, template, plugin, usage. Exit code 2."""
+
+    exit_code = 2
+
+
+class SpecError(UserError):
+    """The flow file is malformed. Carries every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(
+            problems, key=lambda p: (p.location.line or 0, p.location.column or 0, p.location.path)
+        )
+        first = self.problems[0]
+        super().__init__(first.message, hint=first.hint, location=first.location)
+
+    def describe(self) -> str:
+        return "\n".join(p.describe() for p in self.problems)
+
+
+class ResolutionError(UserError):
+    """A resource, profile, template or secret could not be resolved."""
+
+
+class TemplateError(ResolutionError):
+    """A template failed to render (missing name, unsafe access, syntax)."""
+
+
+class ProfileError(ResolutionError):
+    """Profiles could not be loaded or an unknown profile was selected."""
+
+
+class SecretsError(ResolutionError):
+    """The secrets provider failed to load or to decode a value."""
+
+
+class PluginError(UserError):
+    """A plugin failed to import or registered something invalid."""
+
+
+class RegistryError(UserError):
+    """Unknown kind/driver, duplicate registration."""
+
+
+class MissingDependencyError(UserError):
+    """A connector's library is not installed; the message says what to install."""
+
+
+class ConnectorError(AetherflowError):
+    """A connector failed talking to its system. Names resource, kind and driver."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        kind: str | None = None,
+        driver: str | None = None,
+        hint: str | None = None,
+    ):
+        self.resource = resource
+        self.kind = kind
+        self.driver = driver
+        prefix = ""
+        if resource or kind:
+            prefix = f"resource {resource!r} ({kind}/{driver}): " if resource else f"{kind}/{driver}: "
+        super().__init__(prefix + message, hint=hint)
+        self.detail = message
+
+
+class ConnectorConfigError(ConnectorError):
+    """A connector was given a configuration it cannot use."""
+
+
+class ConnectorTimeout(ConnectorError):
+    """The remote system did not answer in time."""
+
+
+class StepError(AetherflowError):
+    """A step failed in a way it understands (bad input at run time, no data, ...)."""
+
+
+class StepInputError(StepError, UserError):
+    """A step's inputs do not match its declaration (invalid input: exit code 2)."""
+
+
+class StateError(AetherflowError):
+    """The state store cannot be opened or written."""
+
+
+class LockError(AetherflowError):
+    """A lock could not be acquired or was lost."""
+
+
+class LockHeldError(LockError):
+    """The flow lock is held by another run (``on_locked: fail``). Exit code 3."""
+
+    exit_code = 3
+
+
+class Interrupted(AetherflowError):
+    """SIGINT/SIGTERM stopped the run. Exit code 130."""
+
+    exit_code = 130

@@ -1,0 +1,101 @@
+"""Structured logging: one event per line, as text or JSON, always scrubbed.
+
+Events are ordinary ``logging`` records whose message is the event name
+(``step.finished``) and whose ``extra`` carries the fields. The handler installed by
+:func:`configure_logging` passes every line through the invocation's scrubber.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import IO, Any
+
+from .redaction import Scrubber
+
+LOGGER_NAME = "aetherflow"
+FIELDS = ("flow_id", "run_id", "job_id", "step_id", "step_type", "status", "duration_ms")
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def event_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+
+
+def _timestamp(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {"ts": _timestamp(record.created), "level": record.levelname, "event": record.getMessage()}
+        fields = event_fields(record)
+        for key in FIELDS:
+            data[key] = fields.pop(key, None)
+        data.update(fields)
+        if record.exc_info and record.exc_info[1] is not None:
+            data["exception"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = event_fields(record)
+        parts = [_timestamp(record.created), f"{record.levelname:<7}", record.getMessage()]
+        for key in ("job_id", "step_id", "step_type", "status", "duration_ms"):
+            value = fields.pop(key, None)
+            if value is not None:
+                parts.append(f"{key.removesuffix('_id')}={value}")
+        for key in ("flow_id", "run_id"):
+            fields.pop(key, None)
+        for key, value in fields.items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+            if isinstance(value, str) and (" " in text or not text):
+                text = json.dumps(text, ensure_ascii=False)
+            parts.append(f"{key}={text}")
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append(f"error={json.dumps(str(record.exc_info[1]), ensure_ascii=False)}")
+        return " ".join(parts)
+
+
+class ScrubbingHandler(logging.StreamHandler):
+    """A stream handler that scrubs every formatted line before writing it."""
+
+    def __init__(self, stream: IO[str], scrubber: Scrubber):
+        super().__init__(stream)
+        self.scrubber = scrubber
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.scrubber.scrub(super().format(record))
+
+
+def configure_logging(scrubber: Scrubber, *, fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        if isinstance(handler, ScrubbingHandler):
+            logger.removeHandler(handler)
+    handler = ScrubbingHandler(stream or sys.stderr, scrubber)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return handler
+
+
+class ContextLogger(logging.LoggerAdapter):
+    """A logger adapter that merges its context fields with each call's ``extra``."""
+
+    def process(self, msg, kwargs):
+        kwargs["extra"] = {**self.extra, **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+    def bind(self, **fields: Any) -> ContextLogger:
+        return ContextLogger(self.logger, {**self.extra, **fields})
+
+
+def get_logger(**fields: Any) -> ContextLogger:
+    return ContextLogger(logging.getLogger(LOGGER_NAME), fields)

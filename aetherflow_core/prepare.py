@@ -1,0 +1,128 @@
+"""The resolution pipeline up to connectors, shared by ``run`` and ``resolve``.
+
+load spec -> env snapshot -> settings -> plugins -> secrets provider -> profiles ->
+resources (templates, decode, schema, redaction) -> fingerprint. Everything that can
+be wrong with the input fails here, before any job starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .env import EnvSnapshot
+from .errors import AetherflowError
+from .plugins import load_plugins
+from .profiles import Profiles, load_profiles
+from .redaction import Scrubber
+from .resolve import ResolvedResource, ResourceResolver, fingerprint
+from .secrets import SecretsProvider, load_provider
+from .settings import Settings
+from .spec import FlowDocument, load_flow
+
+
+@dataclass
+class Invocation:
+    """What the user asked for, before anything is resolved."""
+
+    flow_path: str | None = None
+    profile: str | None = None
+    profiles_file: str | None = None
+    env_files: Sequence[str] = ()
+    base_env: Mapping[str, str] | None = None  # default: os.environ (copied)
+    log_format: str | None = None
+    log_level: str | None = None
+
+
+@dataclass
+class Environment:
+    """Stages 1-2 plus plugins and secrets: what every command needs."""
+
+    env: EnvSnapshot
+    settings: Settings
+    provider: SecretsProvider | None
+    scrubber: Scrubber = field(default_factory=Scrubber)
+
+
+@dataclass
+class PreparedFlow:
+    environment: Environment
+    document: FlowDocument
+    profiles: Profiles
+    resources: list[ResolvedResource]
+    fingerprint: str
+
+    @property
+    def env(self) -> EnvSnapshot:
+        return self.environment.env
+
+    @property
+    def settings(self) -> Settings:
+        return self.environment.settings
+
+    @property
+    def scrubber(self) -> Scrubber:
+        return self.environment.scrubber
+
+    def failed(self) -> list[ResolvedResource]:
+        return [r for r in self.resources if r.error is not None]
+
+
+def prepare_environment(invocation: Invocation, scrubber: Scrubber | None = None, *, plugins: bool = True) -> Environment:
+    env = EnvSnapshot.capture(invocation.env_files, invocation.base_env)
+    settings = Settings.from_env(
+        env,
+        profile=invocation.profile,
+        profiles_file=invocation.profiles_file,
+        log_format=invocation.log_format,
+        log_level=invocation.log_level,
+    )
+    scrubber = scrubber or Scrubber()
+    provider = load_provider(settings.secrets_module, settings.secrets_path)
+    if provider is not None:
+        expanded = provider.expand_env(env)
+        if expanded is not None:
+            changed = {k: v for k, v in expanded.items() if env.get(k) != v}
+            env = env.overlay(changed, "secrets")
+            scrubber.add(*changed.values())
+    if plugins:
+        load_plugins(settings.plugin_paths, strict=settings.plugin_strict)
+    return Environment(env, settings, provider, scrubber)
+
+
+def prepare_flow(
+    invocation: Invocation,
+    *,
+    environment: Environment | None = None,
+    resource_names: list[str] | None = None,
+) -> PreparedFlow:
+    """Resolve a flow's resources. Raises on the first unusable input."""
+    environment = environment or prepare_environment(invocation)
+    document = load_flow(invocation.flow_path)
+    settings = environment.settings
+    profiles = load_profiles(
+        flow_path=Path(invocation.flow_path),
+        profiles_file=invocation.profiles_file,
+        profiles_json=settings.profiles_json,
+        env_profiles_file=settings.profiles_file,
+    )
+    if settings.profile:
+        profiles.get(settings.profile, wanted_by="--profile / AETHERFLOW_PROFILE")
+    resolver = ResourceResolver(
+        document,
+        environment.env,
+        profiles,
+        run_profile=settings.profile,
+        provider=environment.provider,
+        scrubber=environment.scrubber,
+    )
+    resources = resolver.resolve_all(resource_names)
+    return PreparedFlow(environment, document, profiles, resources, fingerprint(document.spec.flow.id, resources))
+
+
+def raise_first_error(prepared: PreparedFlow) -> None:
+    for resource in prepared.resources:
+        if resource.error is not None:
+            error: AetherflowError = resource.error
+            raise error

@@ -1,0 +1,139 @@
+"""Stage 3: profiles, named overlays of resource configuration.
+
+Profiles come from ``--profiles-file``, else ``AETHERFLOW_PROFILES_JSON``, else
+``AETHERFLOW_PROFILES_FILE``, else ``profiles.yaml`` beside the flow file. A profile has
+a generic part (``config``, ``options``, ``decode``) applied to every resource that
+uses it, and a ``resources.<name>`` part applied on top to one resource.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Location, ProfileError
+from .spec.loader import PositionIndex, format_path, read_yaml_file
+from .steps.base import suggest
+
+_SECTIONS = ("config", "options", "decode")
+_PROFILE_KEYS = (*_SECTIONS, "resources", "description")
+
+
+@dataclass
+class Profiles:
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+    index: PositionIndex | None = None
+
+    def names(self) -> list[str]:
+        return sorted(self.profiles)
+
+    def get(self, name: str, *, wanted_by: str) -> dict[str, Any]:
+        if name in self.profiles:
+            return self.profiles[name]
+        known = ", ".join(self.names()) or "none"
+        where = f" in {self.source}" if self.source else " (no profiles file found)"
+        raise ProfileError(
+            f"unknown profile {name!r}{suggest(name, self.profiles)} wanted by {wanted_by}{where}",
+            hint=f"known profiles: {known}",
+        )
+
+    def locate(self, path: tuple) -> Location:
+        if self.index is not None:
+            return self.index.locate(path)
+        return Location(self.source, None, None, format_path(path))
+
+
+def load_profiles(
+    *,
+    flow_path: str | Path | None,
+    profiles_file: str | None,
+    profiles_json: str | None,
+    env_profiles_file: str | None,
+) -> Profiles:
+    if profiles_file:
+        return _from_file(Path(profiles_file))
+    if profiles_json:
+        try:
+            data = json.loads(profiles_json)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(
+                f"AETHERFLOW_PROFILES_JSON is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                hint="the variable must hold a JSON object of profiles",
+            ) from None
+        return _checked(Profiles(data if isinstance(data, dict) else {}, "AETHERFLOW_PROFILES_JSON"), data)
+    if env_profiles_file:
+        return _from_file(Path(env_profiles_file))
+    if flow_path is not None:
+        beside = Path(flow_path).parent / "profiles.yaml"
+        if beside.is_file():
+            return _from_file(beside)
+    return Profiles()
+
+
+def _from_file(path: Path) -> Profiles:
+    if not path.is_file():
+        raise ProfileError(f"profiles file {str(path)!r} not found", hint="check --profiles-file / AETHERFLOW_PROFILES_FILE")
+    data, index = read_yaml_file(path)
+    if data is None:
+        data = {}
+    return _checked(Profiles(data if isinstance(data, dict) else {}, str(path), index), data)
+
+
+def _checked(profiles: Profiles, data: Any) -> Profiles:
+    if not isinstance(data, dict):
+        raise ProfileError("profiles must be a mapping of profile name to overlay", location=profiles.locate(()))
+    for name, body in data.items():
+        if body is None:
+            profiles.profiles[name] = {}
+            continue
+        if not isinstance(body, dict):
+            raise ProfileError(f"profile {name!r} must be a mapping", location=profiles.locate((name,)))
+        for key, value in body.items():
+            if key not in _PROFILE_KEYS:
+                raise ProfileError(
+                    f"unknown key {key!r} in profile {name!r}{suggest(key, _PROFILE_KEYS)}",
+                    hint=f"a profile has {', '.join(_PROFILE_KEYS)}",
+                    location=profiles.locate((name, key)),
+                )
+            if key in _SECTIONS and value is not None and not isinstance(value, dict):
+                raise ProfileError(f"profile {name!r}: {key} must be a mapping", location=profiles.locate((name, key)))
+        for resource, part in (body.get("resources") or {}).items():
+            if not isinstance(part, dict):
+                raise ProfileError(
+                    f"profile {name!r}: resources.{resource} must be a mapping",
+                    location=profiles.locate((name, "resources", resource)),
+                )
+            for key in part:
+                if key not in _SECTIONS:
+                    raise ProfileError(
+                        f"unknown key {key!r} in profile {name!r} resources.{resource}{suggest(key, _SECTIONS)}",
+                        hint=f"a resource overlay has {', '.join(_SECTIONS)}",
+                        location=profiles.locate((name, "resources", resource, key)),
+                    )
+    return profiles
+
+
+def merge_into(target: dict, overlay: Mapping, label: str, sources: dict[str, str], prefix: str) -> None:
+    """Merge ``overlay`` into ``target`` key by key; record ``label`` for each leaf written.
+
+    Mappings merge recursively; scalars and lists replace.
+    """
+    for key, value in overlay.items():
+        path = f"{prefix}.{key}"
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            merge_into(target[key], value, label, sources, path)
+            continue
+        for stale in [s for s in sources if s.startswith(path + ".")]:
+            del sources[stale]
+        if isinstance(value, Mapping):
+            target[key] = {}
+            merge_into(target[key], value, label, sources, path)
+            if not value:
+                sources[path] = label
+        else:
+            target[key] = value
+            sources[path] = label

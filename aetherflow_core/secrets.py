@@ -1,0 +1,76 @@
+"""Stage 5: the secrets provider.
+
+A provider is a Python module (``AETHERFLOW_SECRETS_MODULE``, an import name) or file
+(``AETHERFLOW_SECRETS_PATH``; the module wins) exposing ``decode(value: str) -> str``
+and optionally ``expand_env(env: dict) -> dict``. Any failure to load or call it stops
+the command before a job starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+
+from .errors import SecretsError
+
+
+class SecretsProvider:
+    def __init__(self, module: ModuleType, origin: str):
+        self.module = module
+        self.origin = origin
+
+    def decode(self, value: str, *, what: str) -> str:
+        decode = getattr(self.module, "decode", None)
+        if not callable(decode):
+            raise SecretsError(
+                f"secrets provider {self.origin} has no decode() function, needed for {what}",
+                hint="define decode(value: str) -> str in the provider",
+            )
+        try:
+            result = decode(value)
+        except Exception as exc:  # noqa: BLE001 - provider code is foreign
+            raise SecretsError(
+                f"secrets provider {self.origin} failed to decode {what}: {type(exc).__name__}",
+                hint="the provider's message is withheld because it may contain the secret",
+            ) from None
+        if not isinstance(result, str):
+            raise SecretsError(f"secrets provider {self.origin} returned {type(result).__name__} for {what}, not a string")
+        return result
+
+    def expand_env(self, env: Mapping[str, str]) -> dict[str, str] | None:
+        expand = getattr(self.module, "expand_env", None)
+        if expand is None:
+            return None
+        try:
+            result = expand(dict(env))
+        except Exception as exc:  # noqa: BLE001
+            raise SecretsError(f"secrets provider {self.origin} failed in expand_env(): {type(exc).__name__}") from None
+        if not isinstance(result, Mapping):
+            raise SecretsError(f"secrets provider {self.origin}: expand_env() must return a mapping")
+        return {str(k): str(v) for k, v in result.items()}
+
+
+def load_provider(module_name: str | None, path: str | None) -> SecretsProvider | None:
+    if module_name:
+        try:
+            return SecretsProvider(importlib.import_module(module_name), f"module {module_name!r}")
+        except Exception as exc:  # noqa: BLE001
+            raise SecretsError(
+                f"cannot import secrets module {module_name!r}: {type(exc).__name__}: {exc}",
+                hint="check AETHERFLOW_SECRETS_MODULE and that the module is importable",
+            ) from None
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise SecretsError(f"secrets provider file {path!r} not found", hint="check AETHERFLOW_SECRETS_PATH")
+        try:
+            spec = importlib.util.spec_from_file_location(f"aetherflow_secrets_{abs(hash(str(file)))}", file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001
+            raise SecretsError(f"cannot load secrets provider {path!r}: {type(exc).__name__}: {exc}") from None
+        return SecretsProvider(module, f"file {path!r}")
+    return None

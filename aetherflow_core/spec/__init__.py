@@ -1,0 +1,155 @@
+"""Stage 0: loading a flow file into typed, checked models.
+
+``load_flow`` parses YAML keeping positions, validates the document against the
+models (unknown keys are errors), then runs the semantic checks. Every problem names
+the file, line, column and YAML path and, where one exists, the closest valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import Location, Problem, SpecError
+from .loader import PositionIndex, format_path, load_yaml
+from .models import FlowSpec
+
+__all__ = ["FlowDocument", "load_flow", "parse_flow", "format_path"]
+
+
+@dataclass(frozen=True)
+class FlowDocument:
+    path: str | None
+    sha256: str
+    spec: FlowSpec
+    index: PositionIndex
+    raw: dict
+
+    def locate(self, *path: str | int, key: bool = False) -> Location:
+        return self.index.locate(tuple(path), key=key)
+
+
+def load_flow(path: str | Path, *, check: bool = True) -> FlowDocument:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(Location(file), "flow file not found", "check the path")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(Location(file), f"cannot read flow file: {exc}", None)]) from None
+    return parse_flow(text, file, check=check)
+
+
+def parse_flow(text: str, file: str | None = None, *, check: bool = True) -> FlowDocument:
+    from pydantic import ValidationError
+
+    data, index = load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise SpecError(
+            [Problem(index.locate(()), "a flow file must be a mapping", "start with `version: 1`, then `flow:`, `resources:` and `jobs:`")]
+        )
+    try:
+        spec = FlowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([_problem(err, index) for err in exc.errors()]) from None
+    document = FlowDocument(file, hashlib.sha256(text.encode("utf-8")).hexdigest(), spec, index, data)
+    if check:
+        from .checks import check_document
+
+        problems = check_document(document)
+        if problems:
+            raise SpecError(problems)
+    return document
+
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _type_name(value: Any) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping"}.get(
+        type(value), type(value).__name__ if value is not None else "null"
+    )
+
+
+def _problem(err: dict, index: PositionIndex) -> Problem:
+    from ..steps.base import closest
+
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        allowed = _fields_at(loc[:-1])
+        match = closest(str(key), allowed)
+        hint = f"did you mean {match!r}?" if match else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+        return Problem(index.locate(loc, key=True), f"unknown key {key!r}", hint)
+    if kind == "missing":
+        parent = index.locate(loc[:-1])
+        where = Location(parent.file, parent.line, parent.column, format_path(loc))
+        return Problem(where, f"missing required key {loc[-1]!r}", f"add `{loc[-1]}:` here")
+    location = index.locate(loc)
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        if loc == ("version",):
+            return Problem(location, f"unsupported flow version {value!r}", "this aetherflow reads `version: 1`")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
+        match = closest(str(value), choices)
+        hint = f"did you mean {match!r}?" if match else f"expected one of: {', '.join(choices)}"
+        return Problem(location, f"invalid value {value!r}", hint)
+    if kind == "string_pattern_mismatch":
+        return Problem(location, f"invalid id {value!r}", "ids may use letters, digits, '_', '.' and '-'")
+    if kind in _TYPE_WORDS:
+        return Problem(location, f"expected {_TYPE_WORDS[kind]}, got {_type_name(value)} {value!r}", None)
+    if kind in ("too_short", "string_too_short"):
+        what = "at least one item" if kind == "too_short" else "a non-empty value"
+        return Problem(location, f"needs {what}", None)
+    return Problem(location, err.get("msg", "invalid value"), None)
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Names of the model fields allowed at ``loc`` (for "did you mean")."""
+    from pydantic import BaseModel
+
+    tp: Any = FlowSpec
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return []
+            tp = field.annotation
+        else:
+            args = typing.get_args(tp)
+            origin = typing.get_origin(tp)
+            if origin is list and args:
+                tp = args[0]
+            elif origin is dict and len(args) == 2:
+                tp = args[1]
+            else:
+                return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp

@@ -1,0 +1,176 @@
+"""Semantic checks of a flow that the models cannot express.
+
+Unique ids, existing ``depends_on`` targets, an acyclic job graph, known step types,
+declared step inputs (required present, no unknown names, literal values of the right
+type), existing resources, known connector kinds/drivers, and template syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import AetherflowError, Problem
+from ..steps.base import closest, get_step, step_types
+from ..templating import ENGINE
+
+_STEP_REF = re.compile(r"\bsteps\.([A-Za-z0-9_-]+)")
+_JOB_REF = re.compile(r"\bjobs\.([A-Za-z0-9_-]+)")
+
+
+def _did_you_mean(name: str, candidates) -> str | None:
+    match = closest(name, candidates)
+    return f"did you mean {match!r}?" if match else None
+
+
+def check_document(document) -> list[Problem]:
+    spec, index = document.spec, document.index
+    problems: list[Problem] = []
+
+    def add(path: tuple, message: str, hint: str | None = None, key: bool = False):
+        problems.append(Problem(index.locate(path, key=key), message, hint))
+
+    job_ids: dict[str, int] = {}
+    for i, job in enumerate(spec.jobs):
+        if job.id in job_ids:
+            add(("jobs", i, "id"), f"duplicate job id {job.id!r}", f"job ids must be unique; first used at jobs[{job_ids[job.id]}]")
+        else:
+            job_ids[job.id] = i
+
+    for i, job in enumerate(spec.jobs):
+        for j, dep in enumerate(job.depends_on):
+            if dep == job.id:
+                add(("jobs", i, "depends_on", j), f"job {job.id!r} depends on itself")
+            elif dep not in job_ids:
+                add(("jobs", i, "depends_on", j), f"unknown job {dep!r} in depends_on", _did_you_mean(dep, job_ids))
+        if job.when is not None:
+            _check_template(add, ("jobs", i, "when"), job.when, expression=True)
+            for ref in _JOB_REF.findall(job.when):
+                if ref not in job_ids:
+                    add(("jobs", i, "when"), f"`when` refers to unknown job {ref!r}", _did_you_mean(ref, job_ids))
+        step_ids: dict[str, int] = {}
+        for k, step in enumerate(job.steps):
+            base = ("jobs", i, "steps", k)
+            if step.id in step_ids:
+                add(base + ("id",), f"duplicate step id {step.id!r} in job {job.id!r}", f"first used at steps[{step_ids[step.id]}]")
+            earlier = dict(step_ids)
+            step_ids.setdefault(step.id, k)
+            _check_step(add, base, step, spec, earlier, job_ids)
+
+    cycle = _find_cycle(spec.jobs)
+    if cycle:
+        first = job_ids[cycle[0]]
+        add(("jobs", first, "depends_on"), f"dependency cycle: {' -> '.join(cycle)}", "remove one of these depends_on entries")
+
+    from ..connectors import registry
+    from ..errors import RegistryError
+
+    kinds = {entry.kind for entry in registry.entries()}
+    for name, resource in spec.resources.items():
+        try:
+            registry.get_entry(resource.kind, resource.driver)
+        except RegistryError as exc:
+            add(("resources", name, "kind" if resource.kind not in kinds else "driver"), exc.message, exc.hint)
+        for section in ("config", "options"):
+            _walk_templates(add, ("resources", name, section), getattr(resource, section))
+    for key in ("root",):
+        _check_template(add, ("flow", "workspace", key), getattr(spec.flow.workspace, key))
+    return problems
+
+
+def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict) -> None:
+    if step.type not in step_types():
+        add(base + ("type",), f"unknown step type {step.type!r}", _did_you_mean(step.type, step_types()) or f"known step types: {', '.join(step_types())}")
+        return
+    try:
+        cls = get_step(step.type)
+    except AetherflowError as exc:
+        add(base + ("type",), exc.message, exc.hint)
+        return
+    declared = cls.inputs
+    for name, value in step.inputs.items():
+        path = base + ("inputs", name)
+        if name not in declared:
+            add(path, f"unknown input {name!r} for step type {step.type!r}", _did_you_mean(name, declared) or f"inputs of {step.type}: {', '.join(declared)}", key=True)
+            continue
+        if _has_template(value):
+            _walk_templates(add, path, value, earlier_steps=earlier_steps, job_ids=job_ids)
+            continue
+        message = declared[name].check(value)
+        if message:
+            add(path, f"input {name!r}: {message}")
+        elif declared[name].resource and isinstance(value, str) and value not in spec.resources:
+            add(path, f"unknown resource {value!r}", _did_you_mean(value, spec.resources) or f"resources of this flow: {', '.join(spec.resources) or 'none'}")
+    for name, spec_input in declared.items():
+        if spec_input.required and name not in step.inputs:
+            add(base + ("inputs",) if step.inputs else base, f"missing required input {name!r} for step type {step.type!r}", f"add `{name}:` under inputs")
+    _walk_templates(add, base + ("outputs",), step.outputs, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=True)
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return ENGINE.is_template(value)
+
+
+def _walk_templates(add, path: tuple, value: Any, *, earlier_steps: dict | None = None, job_ids: dict | None = None, allow_self: bool = False) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk_templates(add, path + (k,), v, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=allow_self)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _walk_templates(add, path + (i,), v, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=allow_self)
+    elif ENGINE.is_template(value):
+        if not _check_template(add, path, value):
+            return
+        if earlier_steps is not None:
+            for ref in _STEP_REF.findall(value):
+                if ref not in earlier_steps:
+                    add(path, f"template refers to step {ref!r}, which does not run earlier in this job", _did_you_mean(ref, earlier_steps))
+        if job_ids is not None:
+            for ref in _JOB_REF.findall(value):
+                if ref not in job_ids:
+                    add(path, f"template refers to unknown job {ref!r}", _did_you_mean(ref, job_ids))
+
+
+def _check_template(add, path: tuple, text: str, *, expression: bool = False) -> bool:
+    if not isinstance(text, str):
+        return True
+    if expression and not ENGINE.is_template(text):
+        text = "{{ " + text + " }}"
+    error = ENGINE.check_syntax(text)
+    if error:
+        add(path, f"template syntax error: {error}", "check the {{ }} braces and the expression")
+        return False
+    return True
+
+
+def _find_cycle(jobs) -> list[str] | None:
+    graph = {job.id: [d for d in job.depends_on if d != job.id] for job in jobs}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                return stack[stack.index(dep) :] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for job in jobs:
+        if job.id not in state:
+            found = visit(job.id)
+            if found:
+                return found
+    return None

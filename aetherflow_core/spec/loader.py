@@ -1,0 +1,131 @@
+"""Reading YAML while keeping the position of every node.
+
+ruamel.yaml's round-trip loader records line and column for each mapping key, value and
+sequence item. :func:`load_yaml` turns the document into plain Python data plus a
+:class:`PositionIndex` mapping YAML paths (tuples of keys and indexes) to positions, so
+that later stages can point at the exact node a problem comes from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import Location, Problem, SpecError
+
+PathKey = tuple[str | int, ...]
+
+
+def format_path(path: PathKey) -> str:
+    """``("jobs", 1, "steps", 0, "type")`` -> ``jobs[1].steps[0].type``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+class PositionIndex:
+    """Positions (1-based line, column) of the nodes of one YAML document."""
+
+    def __init__(self, file: str | None):
+        self.file = file
+        self._values: dict[PathKey, tuple[int, int]] = {}
+        self._keys: dict[PathKey, tuple[int, int]] = {}
+
+    def record(self, path: PathKey, value_pos: tuple[int, int] | None, key_pos: tuple[int, int] | None = None):
+        if value_pos is not None:
+            self._values[path] = (value_pos[0] + 1, value_pos[1] + 1)
+        if key_pos is not None:
+            self._keys[path] = (key_pos[0] + 1, key_pos[1] + 1)
+
+    def locate(self, path: PathKey, *, key: bool = False) -> Location:
+        """The location of ``path``, or of its nearest recorded ancestor."""
+        probe = tuple(path)
+        while True:
+            table = self._keys if key and probe in self._keys else self._values
+            pos = table.get(probe) or self._keys.get(probe)
+            if pos is not None or not probe:
+                break
+            probe = probe[:-1]
+        line, column = pos if pos else (None, None)
+        return Location(self.file, line, column, format_path(path))
+
+
+def _plain(node: Any, path: PathKey, index: PositionIndex) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key, value in node.items():
+            child = path + (str(key),)
+            try:
+                key_pos = node.lc.key(key)
+                value_pos = node.lc.value(key)
+            except (KeyError, TypeError):
+                key_pos = value_pos = None
+            index.record(child, value_pos, key_pos)
+            out[str(key)] = _plain(value, child, index)
+        return out
+    if isinstance(node, CommentedSeq):
+        out_list = []
+        for i, value in enumerate(node):
+            child = path + (i,)
+            try:
+                index.record(child, node.lc.item(i))
+            except (KeyError, TypeError, IndexError):
+                pass
+            out_list.append(_plain(value, child, index))
+        return out_list
+    if isinstance(node, str):
+        return str(node)
+    # ScalarFloat, ScalarInt, ScalarBoolean and friends subclass the builtins.
+    for base in (bool, int, float):
+        if isinstance(node, base):
+            return base(node)
+    return node
+
+
+def _mark_location(file: str | None, mark: Any, path: str = "") -> Location:
+    if mark is None:
+        return Location(file, None, None, path)
+    return Location(file, mark.line + 1, mark.column + 1, path)
+
+
+def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
+    """Parse YAML text. Syntax errors and duplicate keys become :class:`SpecError`."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    index = PositionIndex(file)
+    try:
+        document = yaml.load(text)
+    except DuplicateKeyError as exc:
+        location = _mark_location(file, exc.problem_mark)
+        key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else ""
+        message = f"duplicate key {key!r}" if key else "duplicate key"
+        raise SpecError([Problem(location, message, "each key may appear once in a mapping")]) from None
+    except MarkedYAMLError as exc:
+        location = _mark_location(file, exc.problem_mark or exc.context_mark)
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise SpecError([Problem(location, message, "check indentation, quotes and colons near this line")]) from None
+    except YAMLError as exc:
+        raise SpecError([Problem(Location(file), f"invalid YAML: {exc}", None)]) from None
+    index.record((), (0, 0))
+    return _plain(document, (), index), index
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, PositionIndex]:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(Location(file), "file not found", "check the path")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(Location(file), f"cannot read file: {exc}", None)]) from None
+    return load_yaml(text, file)

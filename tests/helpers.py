@@ -1,0 +1,82 @@
+"""Shared helpers for tests: running the CLI and building step contexts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aetherflow_core.context import StepContext
+from aetherflow_core.redaction import Scrubber
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def base_env(tmp_path: Path | None = None, **extra: str) -> dict[str, str]:
+    """An environment for a CLI run, isolated from the developer's AETHERFLOW_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
+    if tmp_path is not None:
+        env["AETHERFLOW_WORK_ROOT"] = str(tmp_path / "work")
+        env["AETHERFLOW_STATE_ROOT"] = str(tmp_path / "state")
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120, input: str | None = None) -> CliResult:
+    """Run ``aetherflow ARGS`` in a subprocess, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "aetherflow_cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else base_env(),
+        cwd=cwd,
+        timeout=timeout,
+        input=input,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_flow(path: Path, text: str) -> Path:
+    """Write a flow file from an indented triple-quoted string."""
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def step_context(tmp_path: Path, connectors: dict[str, Any] | None = None, *, env: dict[str, str] | None = None, scrubber: Scrubber | None = None) -> StepContext:
+    """A context for calling a step's ``run`` directly in a unit test."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir(parents=True, exist_ok=True)
+    return StepContext(
+        env=env or {},
+        connectors=connectors or {},
+        flow_id="test_flow",
+        run_id="test-run",
+        job_id="test_job",
+        step_id="test_step",
+        step_type="test",
+        workspace=workspace,
+        logger=logging.LoggerAdapter(logging.getLogger("aetherflow.test"), {}),
+        scrubber=scrubber or Scrubber(),
+    )
