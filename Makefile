@@ -1,0 +1,41 @@
+# aetherflow — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient
+
+.PHONY: run test services bench clean
+
+$(VENV)/.installed-run: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+## run: set up the environment and run the sample flows that need no server
+run: $(VENV)/.installed-run
+	$(BIN)/aetherflow run sample_flows/hello.yaml
+	$(BIN)/aetherflow run sample_flows/duckdb_to_sqlite.yaml
+
+## test: set up the environment with test dependencies and run the whole suite
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+## services: install the Debian packages of the servers the integration tests start
+services:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES)
+
+## bench: measure every performance target of SPEC section 8 against its baseline
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache benchmarks/results.json
