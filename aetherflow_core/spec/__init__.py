@@ -16,7 +16,9 @@ from typing import Any
 
 from ..errors import Location, Problem, SpecError
 from .loader import PositionIndex, format_path, load_yaml
-from .models import FlowSpec
+
+if typing.TYPE_CHECKING:
+    from .models import FlowSpec
 
 __all__ = ["FlowDocument", "load_flow", "parse_flow", "format_path"]
 
@@ -25,7 +27,7 @@ __all__ = ["FlowDocument", "load_flow", "parse_flow", "format_path"]
 class FlowDocument:
     path: str | None
     sha256: str
-    spec: FlowSpec
+    spec: "FlowSpec"
     index: PositionIndex
     raw: dict
 
@@ -46,6 +48,8 @@ def load_flow(path: str | Path, *, check: bool = True) -> FlowDocument:
 
 def parse_flow(text: str, file: str | None = None, *, check: bool = True) -> FlowDocument:
     from pydantic import ValidationError
+
+    from .models import FlowSpec
 
     data, index = load_yaml(text, file)
     if not isinstance(data, dict):
@@ -123,6 +127,8 @@ def _problem(err: dict, index: PositionIndex) -> Problem:
 def _fields_at(loc: tuple) -> list[str]:
     """Names of the model fields allowed at ``loc`` (for "did you mean")."""
     from pydantic import BaseModel
+
+    from .models import FlowSpec
 
     tp: Any = FlowSpec
     for part in loc:
