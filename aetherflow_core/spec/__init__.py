@@ -102,10 +102,11 @@ def _problem(err: dict, index: PositionIndex) -> Problem:
         hint = f"did you mean {match!r}?" if match else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
         return Problem(index.locate(loc, key=True), f"unknown key {key!r}", hint)
     if kind == "missing":
-        parent = index.locate(loc[:-1])
+        parent = index.locate(loc[:-1], key=True)
         where = Location(parent.file, parent.line, parent.column, format_path(loc))
         return Problem(where, f"missing required key {loc[-1]!r}", f"add `{loc[-1]}:` here")
-    location = index.locate(loc)
+    # A wrong mapping or list is best shown at its key: its value starts on the next line.
+    location = index.locate(loc, key=isinstance(value, (dict, list)))
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         if loc == ("version",):

@@ -103,7 +103,7 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
             add(path, f"unknown resource {value!r}", _did_you_mean(value, spec.resources) or f"resources of this flow: {', '.join(spec.resources) or 'none'}")
     for name, spec_input in declared.items():
         if spec_input.required and name not in step.inputs:
-            add(base + ("inputs",) if step.inputs else base, f"missing required input {name!r} for step type {step.type!r}", f"add `{name}:` under inputs")
+            add(base + ("inputs",) if step.inputs else base, f"missing required input {name!r} for step type {step.type!r}", f"add `{name}:` under inputs", key=bool(step.inputs))
     _walk_templates(add, base + ("outputs",), step.outputs, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=True)
 
 

@@ -111,8 +111,14 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
         message = f"duplicate key {key!r}" if key else "duplicate key"
         raise SpecError([Problem(location, message, "each key may appear once in a mapping")]) from None
     except MarkedYAMLError as exc:
-        location = _mark_location(file, exc.problem_mark or exc.context_mark)
+        mark = exc.problem_mark or exc.context_mark
+        # An unterminated construct is only noticed at the end of the file; point at its start.
+        if exc.context_mark is not None and "end of stream" in str(exc.problem or ""):
+            mark = exc.context_mark
+        location = _mark_location(file, mark)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
         raise SpecError([Problem(location, message, "check indentation, quotes and colons near this line")]) from None
     except YAMLError as exc:
         raise SpecError([Problem(Location(file), f"invalid YAML: {exc}", None)]) from None
