@@ -98,7 +98,7 @@ def resolve_report(session: Session, document: dict, *, show: bool, check: bool)
     table(session, f"flow {document['flow_id']} (profile: {document['profile'] or 'none'})", columns, rows)
     for row in document["resources"]:
         if row["error"]:
-            session.err(f"error: resource {row['name']!r}: {row['error']}")
+            session.err(f"error: {row['error']}")
         if row["check"] and not row["check"]["ok"]:
             session.err(f"check failed: resource {row['name']!r}: {row['check']['error']}")
         if show and row["ok"]:

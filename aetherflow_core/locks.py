@@ -23,18 +23,24 @@ class LockManager:
         self.store = store
         self.owner = LockOwner(run_id, socket.gethostname(), os.getpid())
         self.logger = logger
-        self._held: dict[str, float] = {}
+        self._held: dict[str, tuple[float, int]] = {}  # key -> (ttl, nesting depth)
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def acquire(self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None) -> bool:
+        with self._guard:
+            if key in self._held:
+                # Re-entrant: a with_lock step inside a run that already holds the same key.
+                ttl, depth = self._held[key]
+                self._held[key] = (min(ttl, ttl_seconds), depth + 1)
+                return True
         deadline = time.monotonic() + max(wait_seconds, 0)
         delay = 0.05
         while True:
             if self.store.acquire_lock(key, self.owner, ttl_seconds):
                 with self._guard:
-                    self._held[key] = ttl_seconds
+                    self._held[key] = (ttl_seconds, 1)
                 self._ensure_heartbeat()
                 if self.logger is not None:
                     self.logger.info("lock.acquired", extra={"lock_key": key, "ttl_seconds": ttl_seconds})
@@ -51,18 +57,33 @@ class LockManager:
 
     def release(self, key: str) -> None:
         with self._guard:
-            held = self._held.pop(key, None)
-        if held is not None:
-            self.store.release_lock(key, self.owner)
-            if self.logger is not None:
-                self.logger.info("lock.released", extra={"lock_key": key})
+            held = self._held.get(key)
+            if held is None:
+                return
+            ttl, depth = held
+            if depth > 1:
+                self._held[key] = (ttl, depth - 1)
+                return
+            del self._held[key]
+        self.store.release_lock(key, self.owner)
+        if self.logger is not None:
+            self.logger.info("lock.released", extra={"lock_key": key})
 
     def release_all(self) -> None:
+        """Release every lock still held (whatever the nesting) and stop the heartbeat."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         with self._guard:
             keys = list(self._held)
+            self._held = {key: (ttl, 1) for key, (ttl, _depth) in self._held.items()}
         for key in keys:
-            self.release(key)
-        self._stop.set()
+            try:
+                self.release(key)
+            except Exception as exc:  # noqa: BLE001 - one failed release must not keep the others
+                if self.logger is not None:
+                    self.logger.error("lock.release_failed", extra={"lock_key": key, "error": str(exc)})
 
     @contextmanager
     def hold(self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None) -> Iterator[None]:
@@ -90,10 +111,12 @@ class LockManager:
                 held = dict(self._held)
             if not held:
                 return
-            interval = max(min(held.values()) / 3, 0.05)
+            interval = max(min(ttl for ttl, _depth in held.values()) / 3, 0.05)
             if self._stop.wait(interval):
                 return
-            for key, ttl in held.items():
+            with self._guard:
+                held = {key: value for key, value in self._held.items() if key in held}
+            for key, (ttl, _depth) in held.items():
                 try:
                     renewed = self.store.renew_lock(key, self.owner, ttl)
                 except Exception:  # noqa: BLE001 - a failed renewal is retried at the next beat

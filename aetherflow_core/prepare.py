@@ -78,7 +78,7 @@ def prepare_environment(invocation: Invocation, scrubber: Scrubber | None = None
         log_format=invocation.log_format,
         log_level=invocation.log_level,
     )
-    scrubber = scrubber or Scrubber()
+    scrubber = Scrubber() if scrubber is None else scrubber
     provider = load_provider(settings.secrets_module, settings.secrets_path)
     if provider is not None:
         expanded = provider.expand_env(env)

@@ -132,9 +132,6 @@ class Scrubber:
                 ordered = sorted(self._forms, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
 
-    def __bool__(self) -> bool:
-        return bool(self._forms)
-
     def scrub(self, text: str) -> str:
         if not isinstance(text, str):
             text = str(text)

@@ -31,7 +31,7 @@ from .locks import LockManager
 from .logs import ContextLogger, get_logger
 from .prepare import PreparedFlow, raise_first_error
 from .spec.models import JobSpec, StepSpec
-from .state import open_state_store
+from .state import flow_state_location
 from .state.base import StateStore
 from .steps.base import STEP_SKIPPED, STEP_SUCCESS, StepResult, get_step
 from .templating import ENGINE, EnvView, NamedMapping, named
@@ -200,12 +200,7 @@ class Runner:
     def _open_store(self) -> StateStore:
         if self._store is not None:
             return self._store
-        state = self.spec.flow.state
-        path = self._render_meta(state.path, "flow", "state", "path") if state.path else None
-        dsn = self._render_meta(state.dsn, "flow", "state", "dsn") if state.dsn else None
-        if dsn:
-            self.scrubber.add(dsn)
-        return open_state_store(state.backend, path=path, dsn=dsn, state_root=self.prepared.settings.state_root)
+        return flow_state_location(self.prepared.document, self.env, self.prepared.settings.state_root, self.scrubber).open()
 
     def _work_root(self) -> Path:
         root = self._render_meta(self.spec.flow.workspace.root, "flow", "workspace", "root")

@@ -78,5 +78,5 @@ def step_context(tmp_path: Path, connectors: dict[str, Any] | None = None, *, en
         step_type="test",
         workspace=workspace,
         logger=logging.LoggerAdapter(logging.getLogger("aetherflow.test"), {}),
-        scrubber=scrubber or Scrubber(),
+        scrubber=Scrubber() if scrubber is None else scrubber,
     )

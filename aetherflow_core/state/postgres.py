@@ -1,0 +1,340 @@
+"""PostgreSQL state backend: runners on several hosts share one state.
+
+The tables are named ``aetherflow_*`` and live in the first schema of the
+connection's ``search_path`` (choose another with ``options=-csearch_path=myschema``
+in the DSN). They are created and migrated automatically; the migration runs under a
+transaction-scoped advisory lock, so several processes starting at once against an
+empty database create the schema exactly once.
+
+Clocks: lock decisions (acquire, renew, expiry) use the database server's clock
+(``clock_timestamp()``) only, so runners on hosts whose clocks disagree still agree on
+who holds a lock. The times recorded for runs, jobs and steps are the runner's clock:
+they describe what happened, they decide nothing.
+
+The DSN carries a password: it is never put in a message. Errors name the target as
+``user@host:port/dbname`` and driver messages pass through a scrubber that knows the
+DSN and its password.
+
+psycopg is imported when a store is opened, never at module import.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..errors import StateError
+from ..redaction import Scrubber
+from .base import SCHEMA_VERSION, LockInfo, LockOwner, StateStore, dumps
+
+# Any constant shared by every aetherflow process; it only has to be the same everywhere.
+MIGRATION_LOCK_ID = 0x4165_7468_6572  # "Aether"
+_NOW = "extract(epoch from clock_timestamp())::float8"
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """
+        CREATE TABLE IF NOT EXISTS aetherflow_runs (
+            run_id text PRIMARY KEY,
+            flow_id text NOT NULL,
+            status text NOT NULL,
+            profile text,
+            flow_path text,
+            flow_sha256 text,
+            fingerprint text,
+            host text,
+            pid integer,
+            started_at double precision NOT NULL,
+            ended_at double precision,
+            duration_ms bigint,
+            invocations integer NOT NULL DEFAULT 1
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS aetherflow_runs_flow ON aetherflow_runs (flow_id, started_at)",
+        """
+        CREATE TABLE IF NOT EXISTS aetherflow_job_runs (
+            run_id text NOT NULL,
+            job_id text NOT NULL,
+            status text NOT NULL,
+            started_at double precision,
+            ended_at double precision,
+            duration_ms bigint,
+            outputs jsonb,
+            error text,
+            position integer,
+            PRIMARY KEY (run_id, job_id)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS aetherflow_step_runs (
+            run_id text NOT NULL,
+            job_id text NOT NULL,
+            step_id text NOT NULL,
+            step_type text,
+            status text NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            started_at double precision,
+            ended_at double precision,
+            duration_ms bigint,
+            outputs jsonb,
+            error text,
+            position integer,
+            PRIMARY KEY (run_id, job_id, step_id)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS aetherflow_locks (
+            key text PRIMARY KEY,
+            owner text NOT NULL,
+            acquired_at double precision NOT NULL,
+            expires_at double precision NOT NULL
+        )
+        """,
+    ],
+}
+
+
+def describe_dsn(dsn: str) -> str:
+    """``user@host:port/dbname`` for messages: never the password, never the raw DSN."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # noqa: BLE001 - an unparsable DSN is described, not echoed
+        return "postgres (unparsable dsn, not shown)"
+    user = parts.get("user") or ""
+    host = parts.get("host") or parts.get("hostaddr") or "localhost"
+    port = parts.get("port") or "5432"
+    dbname = parts.get("dbname") or user
+    return f"postgres {user + '@' if user else ''}{host}:{port}/{dbname}"
+
+
+class PostgresStateStore(StateStore):
+    def __init__(self, dsn: str, *, connect_timeout: int = 10):
+        self._scrubber = Scrubber([dsn])
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
+        self.target = describe_dsn(dsn)
+        self._lock = threading.RLock()
+        try:
+            import psycopg  # noqa: F401 - imported here so the module costs nothing until used
+        except ImportError:
+            raise StateError("state backend postgres needs psycopg", hint="pip install 'psycopg[binary]'") from None
+        self._conn = self._connect()
+        self._migrate()
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _error(self, what: str, exc: BaseException, hint: str | None = None) -> StateError:
+        detail = self._scrubber.scrub(str(exc).strip() or type(exc).__name__)
+        return StateError(f"state database {self.target}: {what}: {detail}", hint=hint)
+
+    def _connect(self):
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+        from psycopg.rows import dict_row
+
+        try:
+            params = conninfo_to_dict(self._dsn)
+        except psycopg.Error:
+            raise StateError(f"state database {self.target}: the dsn is not valid", hint="check flow.state.dsn") from None
+        params.setdefault("connect_timeout", self._connect_timeout)
+        params.setdefault("application_name", "aetherflow")
+        try:
+            return psycopg.connect(autocommit=True, row_factory=dict_row, **params)
+        except psycopg.Error as exc:
+            raise self._error("cannot connect", exc, hint="check flow.state.dsn and that the server is reachable") from None
+
+    def _connection(self):
+        if self._conn.closed or self._conn.broken:
+            # A long run may outlive a connection (server restart, idle timeout): open a new
+            # one for the next statement. A statement that failed is not replayed.
+            self._conn = self._connect()
+        return self._conn
+
+    def _execute(self, sql: str, params: dict | tuple | None = None):
+        import psycopg
+
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params)
+            except psycopg.Error as exc:
+                raise self._error("query failed", exc) from None
+
+    def _rows(self, sql: str, params: dict | tuple | None = None) -> list[dict[str, Any]]:
+        import psycopg
+
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise self._error("query failed", exc) from None
+
+    def _migrate(self) -> None:
+        import psycopg
+
+        with self._lock:
+            conn = self._conn
+            try:
+                current = self._schema_version(conn)
+                if current == SCHEMA_VERSION:
+                    return
+                with conn.transaction():
+                    # Serialises concurrent first-time creation: CREATE TABLE IF NOT EXISTS alone
+                    # races on the catalog when several runners start together.
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS aetherflow_schema "
+                        "(id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now())"
+                    )
+                    current = self._schema_version(conn)
+                    self._check_not_newer(current)
+                    for version in range(current + 1, SCHEMA_VERSION + 1):
+                        for statement in _MIGRATIONS[version]:
+                            conn.execute(statement)
+                        conn.execute(
+                            "INSERT INTO aetherflow_schema (id, version) VALUES (1, %s) "
+                            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, migrated_at = now()",
+                            (version,),
+                        )
+            except psycopg.Error as exc:
+                raise self._error("cannot create or migrate the state schema", exc) from None
+
+    def _schema_version(self, conn) -> int:
+        row = conn.execute("SELECT to_regclass('aetherflow_schema') IS NOT NULL AS present").fetchone()
+        if not row["present"]:
+            return 0
+        row = conn.execute("SELECT version FROM aetherflow_schema WHERE id = 1").fetchone()
+        version = int(row["version"]) if row else 0
+        self._check_not_newer(version)
+        return version
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state database {self.target} has schema version {version}, newer than this aetherflow ({SCHEMA_VERSION})",
+                hint="upgrade aetherflow on this host",
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def now(self) -> float:
+        return float(self._rows(f"SELECT {_NOW} AS now")[0]["now"])
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(self, run: dict[str, Any]) -> None:
+        self._execute(
+            "INSERT INTO aetherflow_runs (run_id, flow_id, status, profile, flow_path, flow_sha256, fingerprint, host, pid, started_at) "
+            "VALUES (%(run_id)s, %(flow_id)s, %(status)s, %(profile)s, %(flow_path)s, %(flow_sha256)s, %(fingerprint)s, %(host)s, "
+            "%(pid)s, %(started_at)s)",
+            {key: run.get(key) for key in ("run_id", "flow_id", "status", "profile", "flow_path", "flow_sha256", "fingerprint", "host", "pid", "started_at")},
+        )
+
+    def reopen_run(self, run_id: str, started_at: float, **fields: Any) -> None:
+        self._execute(
+            "UPDATE aetherflow_runs SET status = 'RUNNING', ended_at = NULL, invocations = invocations + 1, "
+            "fingerprint = COALESCE(%(fingerprint)s, fingerprint), host = COALESCE(%(host)s, host), pid = COALESCE(%(pid)s, pid) "
+            "WHERE run_id = %(run_id)s",
+            {"fingerprint": fields.get("fingerprint"), "host": fields.get("host"), "pid": fields.get("pid"), "run_id": run_id},
+        )
+
+    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None:
+        self._execute(
+            "UPDATE aetherflow_runs SET status = %s, ended_at = %s, duration_ms = %s WHERE run_id = %s",
+            (status, ended_at, duration_ms, run_id),
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM aetherflow_runs WHERE run_id = %s", (run_id,))
+        return rows[0] if rows else None
+
+    def list_runs(self, flow_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        if flow_id:
+            return self._rows(
+                "SELECT * FROM aetherflow_runs WHERE flow_id = %s ORDER BY started_at DESC LIMIT %s", (flow_id, limit)
+            )
+        return self._rows("SELECT * FROM aetherflow_runs ORDER BY started_at DESC LIMIT %s", (limit,))
+
+    def latest_unfinished_run(self, flow_id: str) -> str | None:
+        rows = self._rows(
+            "SELECT run_id FROM aetherflow_runs WHERE flow_id = %s AND status NOT IN ('SUCCESS', 'SKIPPED') "
+            "ORDER BY started_at DESC LIMIT 1",
+            (flow_id,),
+        )
+        return rows[0]["run_id"] if rows else None
+
+    # -- jobs and steps -----------------------------------------------------------------
+
+    def record_job(self, run_id: str, job: dict[str, Any]) -> None:
+        self._execute(
+            "INSERT INTO aetherflow_job_runs (run_id, job_id, status, started_at, ended_at, duration_ms, outputs, error, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, job_id) DO UPDATE SET "
+            "status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at, "
+            "duration_ms = excluded.duration_ms, outputs = excluded.outputs, error = excluded.error, position = excluded.position",
+            (
+                run_id, job["id"], job["status"], job.get("started_at"), job.get("ended_at"), job.get("duration_ms"),
+                dumps(job.get("outputs") or {}), job.get("error"), job.get("position"),
+            ),
+        )
+
+    def record_step(self, run_id: str, job_id: str, step: dict[str, Any]) -> None:
+        self._execute(
+            "INSERT INTO aetherflow_step_runs (run_id, job_id, step_id, step_type, status, attempts, started_at, ended_at, "
+            "duration_ms, outputs, error, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
+            "ON CONFLICT (run_id, job_id, step_id) DO UPDATE SET step_type = excluded.step_type, status = excluded.status, "
+            "attempts = excluded.attempts, started_at = excluded.started_at, ended_at = excluded.ended_at, "
+            "duration_ms = excluded.duration_ms, outputs = excluded.outputs, error = excluded.error, position = excluded.position",
+            (
+                run_id, job_id, step["id"], step.get("type"), step["status"], step.get("attempts", 0), step.get("started_at"),
+                step.get("ended_at"), step.get("duration_ms"), dumps(step.get("outputs") or {}), step.get("error"),
+                step.get("position"),
+            ),
+        )
+
+    def job_runs(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM aetherflow_job_runs WHERE run_id = %s ORDER BY position, started_at", (run_id,))
+        for row in rows:
+            row["outputs"] = row["outputs"] or {}
+        return rows
+
+    def step_runs(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM aetherflow_step_runs WHERE run_id = %s ORDER BY job_id, position", (run_id,))
+        for row in rows:
+            row["outputs"] = row["outputs"] or {}
+        return rows
+
+    # -- locks (server clock) -----------------------------------------------------------
+
+    def acquire_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool:
+        # One statement: a free key is inserted; a held key is taken over only when its
+        # lock has expired or it is ours already. Concurrent callers serialise on the row.
+        cursor = self._execute(
+            f"INSERT INTO aetherflow_locks AS held (key, owner, acquired_at, expires_at) "
+            f"VALUES (%(key)s, %(owner)s, {_NOW}, {_NOW} + %(ttl)s) "
+            f"ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
+            f"acquired_at = CASE WHEN held.owner = excluded.owner THEN held.acquired_at ELSE excluded.acquired_at END "
+            f"WHERE held.expires_at < {_NOW} OR held.owner = excluded.owner",
+            {"key": key, "owner": owner.encode(), "ttl": float(ttl_seconds)},
+        )
+        return cursor.rowcount == 1
+
+    def renew_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool:
+        cursor = self._execute(
+            f"UPDATE aetherflow_locks SET expires_at = {_NOW} + %s WHERE key = %s AND owner = %s",
+            (float(ttl_seconds), key, owner.encode()),
+        )
+        return cursor.rowcount == 1
+
+    def release_lock(self, key: str, owner: LockOwner | None = None) -> bool:
+        if owner is None:
+            cursor = self._execute("DELETE FROM aetherflow_locks WHERE key = %s", (key,))
+        else:
+            cursor = self._execute("DELETE FROM aetherflow_locks WHERE key = %s AND owner = %s", (key, owner.encode()))
+        return cursor.rowcount == 1
+
+    def list_locks(self) -> list[LockInfo]:
+        rows = self._rows("SELECT key, owner, acquired_at, expires_at FROM aetherflow_locks ORDER BY key")
+        return [LockInfo(**row) for row in rows]

@@ -1,0 +1,135 @@
+"""A decoded secret never appears in anything aetherflow writes (SPEC 4.6)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.helpers import run_cli, write_flow
+
+SECRETS = Path(__file__).resolve().parents[1] / "fixtures" / "secrets_provider.py"
+SECRET = "S3cr3t/Pa55:w0rd+xyz"
+ENCODED = "enc:" + SECRET[::-1]
+
+FLOW = f"""
+version: 1
+flow:
+  id: leaks
+resources:
+  vault:
+    kind: demo
+    driver: leaky
+    config:
+      password: "{ENCODED}"
+    decode: {{config: {{password: true}}}}
+jobs:
+  - id: output
+    steps:
+      - {{id: leak, type: test.leak, inputs: {{resource: vault}}, outputs: {{again: "{{{{ result.plain }}}}"}}}}
+      - {{id: echo, type: test.echo, inputs: {{values: {{copied: "{{{{ steps.leak.outputs.sentence }}}}"}}}}}}
+  - id: raises
+    steps:
+      - {{id: leak, type: test.leak, inputs: {{resource: vault, mode: raise}}}}
+  - id: crashes
+    steps:
+      - {{id: leak, type: test.leak, inputs: {{resource: vault, mode: crash}}}}
+"""
+
+
+def forms(secret: str) -> list[str]:
+    raw = secret.encode()
+    return [secret, quote(secret, safe=""), json.dumps(secret)[1:-1], base64.b64encode(raw).decode()]
+
+
+def assert_clean(text: str, where: str) -> None:
+    for form in forms(SECRET):
+        assert form not in text, f"secret form {form!r} leaked into {where}"
+
+
+@pytest.fixture
+def leak_env(tmp_path, cli_env):
+    return {**cli_env, "AETHERFLOW_SECRETS_PATH": str(SECRETS)}
+
+
+def test_decoded_secret_appears_nowhere(tmp_path, leak_env):
+    flow = write_flow(tmp_path / "flow.yaml", FLOW)
+    outputs = {}
+    for name, args in {
+        "run": [],
+        "run -v": ["-v"],
+        "run --json": ["--json"],
+        "run json logs": ["--json", "--log-format", "json", "-v"],
+    }.items():
+        result = run_cli("run", flow, *args, env=leak_env)
+        assert result.exit_code == 1, result.output
+        assert_clean(result.stdout, f"{name} stdout")
+        assert_clean(result.stderr, f"{name} stderr")
+        outputs[name] = result
+
+    doc = outputs["run --json"].json
+    jobs = {job["id"]: job for job in doc["jobs"]}
+    assert jobs["output"]["status"] == "SUCCESS"
+    assert jobs["output"]["steps"][0]["outputs"] == {"plain": "***", "list": ["***"], "sentence": "the password is ***"}
+    assert jobs["output"]["outputs"] == {"again": "***"}
+    assert jobs["output"]["steps"][1]["outputs"] == {"copied": "the password is ***"}
+    assert "server rejected ***" in jobs["raises"]["steps"][0]["error"]
+    assert "authentication failed for '***'" in jobs["crashes"]["steps"][0]["error"]
+    assert "leak.attempt" in outputs["run json logs"].stderr
+    assert "Traceback" in outputs["run -v"].stderr
+
+    for name, args in {"resolve --show": ["--show"], "resolve --json": ["--show", "--json"], "resolve --check": ["--check", "-v"]}.items():
+        result = run_cli("resolve", flow, *args, env=leak_env)
+        assert_clean(result.output, name)
+    checked = run_cli("resolve", flow, "--check", "--json", env=leak_env)
+    assert checked.exit_code == 1
+    assert checked.json["resources"][0]["check"]["error"].endswith("login refused for password ***")
+
+    state = tmp_path / "state" / "state.db"
+    assert state.exists()
+    assert_clean(state.read_bytes().decode("latin-1"), "state database")
+    with sqlite3.connect(state) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert_clean(dump, "state rows")
+    for path in (tmp_path / "state").glob("*"):
+        assert_clean(path.read_bytes().decode("latin-1"), str(path))
+    for path in (tmp_path / "work").rglob("*"):
+        if path.is_file():
+            assert_clean(path.read_bytes().decode("latin-1"), str(path))
+
+
+def test_secrets_provider_failure_stops_before_any_job(tmp_path, leak_env):
+    flow = write_flow(tmp_path / "flow.yaml", FLOW.replace(ENCODED, "not-encoded-secret-value"))
+    result = run_cli("run", flow, "--json", env=leak_env)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "failed to decode vault.config.password: ValueError" in result.stderr
+    assert "not-encoded-secret-value" not in result.output
+    assert not (tmp_path / "work").exists()
+
+
+def test_decode_without_a_provider_is_an_error(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", FLOW)
+    result = run_cli("run", flow, env=cli_env)
+    assert result.exit_code == 2
+    assert "no secrets provider is configured" in result.stderr
+
+
+def test_expand_env_values_are_secrets_too(tmp_path, leak_env):
+    token = "Tok-987654321-abc"
+    flow = write_flow(tmp_path / "flow.yaml", """
+version: 1
+flow: {id: expand}
+jobs:
+  - id: a
+    steps:
+      - {id: s, type: test.echo, inputs: {values: {token: "{{ env.API_TOKEN }}", header: "Bearer {{ env.API_TOKEN }}"}}}
+""")
+    result = run_cli("run", flow, "--json", env={**leak_env, "ENCODED_TOKEN": "enc:" + token[::-1]})
+    assert result.exit_code == 0, result.output
+    assert token not in result.output
+    assert result.json["jobs"][0]["steps"][0]["outputs"] == {"token": "***", "header": "Bearer ***"}
