@@ -2,7 +2,8 @@
 
 A held lock is renewed by a background heartbeat every third of its TTL, so a step
 that runs longer than the TTL keeps it; a holder that dies stops renewing and its lock
-expires, after which another owner may take it over.
+expires, after which another owner may take it over. Locks are re-entrant within one
+run (a ``with_lock`` step may name the flow lock's key).
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ class LockManager:
         self.logger = logger
         self._held: dict[str, tuple[float, int]] = {}  # key -> (ttl, nesting depth)
         self._guard = threading.Lock()
-        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
     def acquire(self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None) -> bool:
         with self._guard:
             if key in self._held:
-                # Re-entrant: a with_lock step inside a run that already holds the same key.
                 ttl, depth = self._held[key]
                 self._held[key] = (min(ttl, ttl_seconds), depth + 1)
+                self._wake.set()
                 return True
         deadline = time.monotonic() + max(wait_seconds, 0)
         delay = 0.05
@@ -41,7 +43,7 @@ class LockManager:
             if self.store.acquire_lock(key, self.owner, ttl_seconds):
                 with self._guard:
                     self._held[key] = (ttl_seconds, 1)
-                self._ensure_heartbeat()
+                    self._ensure_heartbeat()
                 if self.logger is not None:
                     self.logger.info("lock.acquired", extra={"lock_key": key, "ttl_seconds": ttl_seconds})
                 return True
@@ -70,9 +72,11 @@ class LockManager:
             self.logger.info("lock.released", extra={"lock_key": key})
 
     def release_all(self) -> None:
-        """Release every lock still held (whatever the nesting) and stop the heartbeat."""
-        self._stop.set()
-        thread = self._thread
+        """Stop the heartbeat and release every lock still held, whatever the nesting."""
+        with self._guard:
+            self._stopping = True
+            thread = self._thread
+            self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         with self._guard:
@@ -85,12 +89,14 @@ class LockManager:
                 if self.logger is not None:
                     self.logger.error("lock.release_failed", extra={"lock_key": key, "error": str(exc)})
 
+    def holder(self, key: str) -> str:
+        return next((lock.owner for lock in self.store.list_locks() if lock.key == key), "another run")
+
     @contextmanager
     def hold(self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None) -> Iterator[None]:
         if not self.acquire(key, ttl_seconds, wait_seconds, cancel):
-            holder = next((lock.owner for lock in self.store.list_locks() if lock.key == key), "another run")
             raise LockHeldError(
-                f"lock {key!r} is held by {holder}",
+                f"lock {key!r} is held by {self.holder(key)}",
                 hint=f"waited {wait_seconds:g}s; raise wait_seconds, or release a stale lock with `aetherflow locks release {key}`",
             )
         try:
@@ -98,29 +104,43 @@ class LockManager:
         finally:
             self.release(key)
 
+    # -- heartbeat ----------------------------------------------------------------------
+
     def _ensure_heartbeat(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._heartbeat, name="aetherflow-lock-heartbeat", daemon=True)
-        self._thread.start()
+        # Called with the guard held, so the thread cannot exit unnoticed in between.
+        self._wake.set()
+        if self._thread is None and not self._stopping:
+            self._thread = threading.Thread(target=self._heartbeat, name="aetherflow-lock-heartbeat", daemon=True)
+            self._thread.start()
 
     def _heartbeat(self) -> None:
+        due: dict[str, float] = {}  # key -> monotonic time of its next renewal
         while True:
             with self._guard:
+                if self._stopping or not self._held:
+                    self._thread = None
+                    return
+                now = time.monotonic()
                 held = dict(self._held)
-            if not held:
-                return
-            interval = max(min(ttl for ttl, _depth in held.values()) / 3, 0.05)
-            if self._stop.wait(interval):
-                return
-            with self._guard:
-                held = {key: value for key, value in self._held.items() if key in held}
-            for key, (ttl, _depth) in held.items():
+                due = {key: due.get(key, now + ttl / 3) for key, (ttl, _depth) in held.items()}
+                self._wake.clear()
+            # Woken early when a lock is acquired (its TTL may be shorter) or on release_all.
+            self._wake.wait(max(min(due.values()) - time.monotonic(), 0))
+            now = time.monotonic()
+            for key, when in due.items():
+                if when > now or self._stopping:
+                    continue
+                ttl = held[key][0]
                 try:
                     renewed = self.store.renew_lock(key, self.owner, ttl)
-                except Exception:  # noqa: BLE001 - a failed renewal is retried at the next beat
-                    renewed = True
-                if not renewed and self.logger is not None:
-                    self.logger.error("lock.lost", extra={"lock_key": key})
-
+                except Exception:  # noqa: BLE001 - retried soon: a third of the TTL is still left
+                    due[key] = now + min(ttl / 6, 1.0)
+                    continue
+                due[key] = now + ttl / 3
+                if not renewed:
+                    with self._guard:
+                        lost = self._held.pop(key, None) is not None
+                    if lost and self.logger is not None:
+                        # Taken over after expiring (the process stalled longer than the TTL) or
+                        # released by `aetherflow locks release`.
+                        self.logger.error("lock.lost", extra={"lock_key": key})

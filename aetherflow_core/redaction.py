@@ -42,7 +42,9 @@ _SECRET_KEY_PARTS = (
 _NOT_SECRET_KEYS = frozenset({"private_key_path", "token_url", "password_file_path"})
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
-_KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<q>['\"]?)(?P<password>[^\s'\"]+)(?P=q)", re.I)
+_KV_PASSWORD = re.compile(
+    r"(?P<key>\b(?:password|passwd)\s*=\s*)(?:'(?P<single>[^']*)'|\"(?P<double>[^\"]*)\"|(?P<bare>[^\s&;]+))", re.I
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -56,14 +58,18 @@ def is_secret_key(key: str) -> bool:
 def url_passwords(text: str) -> list[str]:
     """Passwords embedded in URLs (``scheme://user:pw@host``) or DSNs (``password=pw``)."""
     found = [m.group("password") for m in _URL_PASSWORD.finditer(text)]
-    found += [m.group("password") for m in _KV_PASSWORD.finditer(text)]
+    found += [m.group("single") or m.group("double") or m.group("bare") or "" for m in _KV_PASSWORD.finditer(text)]
     return found
 
 
 def mask_url_password(text: str) -> str:
     """Mask only the password part of a URL or key=value DSN."""
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m.group('key')}{m.group('q')}{MASK}{m.group('q')}", text)
+    def kv(match: re.Match) -> str:
+        quote_char = "'" if match.group("single") is not None else '"' if match.group("double") is not None else ""
+        return f"{match.group('key')}{quote_char}{MASK}{quote_char}"
+
+    return _KV_PASSWORD.sub(kv, text)
 
 
 def strip_url_credentials(url: str) -> str:

@@ -241,6 +241,11 @@ class Runner:
                     except (KeyboardInterrupt, Interrupted) as exc:
                         interrupted = exc if isinstance(exc, Interrupted) else Interrupted("interrupted by SIGINT")
                         self.cancel.set()
+                    except LockHeldError:
+                        # Refused before any job ran: the run is over, not left RUNNING for --resume.
+                        store.finish_run(run_id, FAILED, time.time(), _ms(time.time() - started))
+                        log.error("run.finished", extra={"status": FAILED, "reason": "flow lock held"})
+                        raise
             finally:
                 connectors.close()
                 locks.release_all()
