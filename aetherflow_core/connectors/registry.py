@@ -134,14 +134,14 @@ def get_entry(kind: str, driver: str) -> ConnectorEntry:
 
 def load_class(entry: ConnectorEntry):
     """Import the connector class of ``entry``; a missing driver says what to install."""
-    if entry.cls is not None:
-        return entry.cls
     missing = [name for name in entry.requires if importlib.util.find_spec(name) is None]
     if missing:
         raise MissingDependencyError(
             f"connector {entry.kind}/{entry.driver} needs {', '.join(missing)}, which is not installed",
             hint=f"install it: {entry.install or 'pip install ' + ' '.join(missing)}",
         )
+    if entry.cls is not None:
+        return entry.cls
     module_name, _, attr = entry.target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
