@@ -140,3 +140,9 @@ jobs:
     assert result.exit_code == 2
     assert "needs surely_missing_driver_lib, which is not installed" in result.stderr
     assert "pip install surely_missing_driver_lib" in result.stderr
+
+
+def test_the_plugin_fixture_is_the_documented_template():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "connectors.md").read_text()
+    template = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    assert template == (FIXTURES / "echo_connector.py").read_text()
