@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -27,7 +28,10 @@ def _environment(session: Session, invocation, *, verbose: bool = False, quiet: 
     environment = prepare_environment(invocation, session.scrubber, plugins=False)
     settings = environment.settings
     level = "DEBUG" if verbose else "WARNING" if quiet else settings.log_level
-    configure_logging(session.scrubber, fmt=settings.log_format, level=level)
+    handler = None
+    if settings.log_format == "text" and render.is_terminal(sys.stderr):
+        handler = render.terminal_event_handler(session.scrubber)
+    configure_logging(session.scrubber, fmt=settings.log_format, level=level, handler=handler)
     load_plugins(settings.plugin_paths, strict=settings.plugin_strict)
     return environment
 

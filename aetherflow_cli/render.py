@@ -15,7 +15,7 @@ from .errors import Session
 _STATUS_STYLE = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILED": "red", "BLOCKED": "magenta"}
 
 
-def _tty(stream=None) -> bool:
+def is_terminal(stream=None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()
 
@@ -24,7 +24,7 @@ def _rich_table(session: Session, title: str | None, columns: list[str], rows: l
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=session.scrubber.scrub(title) if title else None, show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
@@ -48,7 +48,7 @@ def _plain_table(session: Session, title: str | None, columns: list[str], rows: 
 
 
 def table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    (_rich_table if _tty() else _plain_table)(session, title, columns, rows)
+    (_rich_table if is_terminal() else _plain_table)(session, title, columns, rows)
 
 
 def run_summary(session: Session, result) -> None:
@@ -184,6 +184,66 @@ def progress_factory():
     """Live progress bars when stderr is a terminal, nothing otherwise."""
     from aetherflow_core.context import no_progress
 
-    if not _tty(sys.stderr):
+    if not is_terminal(sys.stderr):
         return no_progress
     return lambda description, total=None, unit="": _RichProgress(description, total, unit)
+
+
+def terminal_event_handler(scrubber):
+    """A logging handler drawing events for a person at a terminal: one coloured line per
+    job and step event, plain text for the rest. Every line is scrubbed."""
+    import logging
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from aetherflow_core.logs import TextFormatter, event_fields
+
+    console = Console(stderr=True, highlight=False)
+    fallback = TextFormatter()
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            try:
+                line = self.render(record)
+                if line is not None:
+                    console.print(line)
+            except Exception:  # noqa: BLE001 - logging must never break a run
+                self.handleError(record)
+
+        def render(self, record):
+            fields = event_fields(record)
+            event = record.getMessage()
+            clean = lambda value: escape(scrubber.scrub(str(value)))  # noqa: E731
+            status = fields.get("status")
+            style = _STATUS_STYLE.get(status or "", "white")
+            ms = f" [dim]{fields['duration_ms']} ms[/]" if fields.get("duration_ms") is not None else ""
+            if event == "step.started":
+                return None
+            if event == "run.started":
+                return f"[bold]run[/] {clean(fields.get('run_id'))} [dim]flow {clean(fields.get('flow_id'))}[/]"
+            if event == "job.started":
+                return f"[bold]job[/] {clean(fields.get('job_id'))}"
+            if event in ("step.finished", "step.failed", "step.reused", "step.interrupted"):
+                text = f"  {clean(fields.get('step_id'))} [dim]{clean(fields.get('step_type'))}[/] [{style}]{clean(status)}[/]{ms}"
+                if event == "step.reused":
+                    text += " [dim](reused)[/]"
+                if fields.get("error"):
+                    text += f"\n    [red]{clean(fields['error'])}[/]"
+                if fields.get("traceback"):
+                    text += f"\n[dim]{clean(fields['traceback'])}[/]"
+                return text
+            if event == "step.attempt_failed":
+                return (
+                    f"  {clean(fields.get('step_id'))} [yellow]attempt {fields.get('attempt')}/{fields.get('max_attempts')} failed[/]"
+                    f" (retry in {fields.get('retry_in_seconds')} s): {clean(fields.get('error'))}"
+                )
+            if event == "job.finished":
+                reason = f" [dim]({clean(fields['reason'])})[/]" if fields.get("reason") else ""
+                return f"[bold]job[/] {clean(fields.get('job_id'))} [{style}]{clean(status)}[/]{ms}{reason}"
+            if event == "run.finished":
+                return None
+            level = {"WARNING": "yellow", "ERROR": "red"}.get(record.levelname, "dim")
+            return f"[{level}]{clean(fallback.format(record))}[/]"
+
+    return Handler()

@@ -73,13 +73,22 @@ class ScrubbingHandler(logging.StreamHandler):
         return self.scrubber.scrub(super().format(record))
 
 
-def configure_logging(scrubber: Scrubber, *, fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    scrubber: Scrubber,
+    *,
+    fmt: str = "text",
+    level: str = "INFO",
+    stream: IO[str] | None = None,
+    handler: logging.Handler | None = None,
+) -> logging.Handler:
+    """Install one handler on the ``aetherflow`` logger. A caller-supplied ``handler``
+    (the CLI's terminal view) must scrub what it writes itself."""
     logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(logger.handlers):
-        if isinstance(handler, ScrubbingHandler):
-            logger.removeHandler(handler)
-    handler = ScrubbingHandler(stream or sys.stderr, scrubber)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    if handler is None:
+        handler = ScrubbingHandler(stream or sys.stderr, scrubber)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -133,3 +133,54 @@ jobs:
     assert result.exit_code == 0, result.output
     assert token not in result.output
     assert result.json["jobs"][0]["steps"][0]["outputs"] == {"token": "***", "header": "Bearer ***"}
+
+
+def test_secrets_provider_by_module_name_wins_over_path(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", FLOW)
+    broken = tmp_path / "broken_provider.py"
+    broken.write_text("raise RuntimeError('must not be loaded')\n")
+    env = {
+        **cli_env,
+        "PYTHONPATH": str(SECRETS.parent),
+        "AETHERFLOW_SECRETS_MODULE": "secrets_provider",
+        "AETHERFLOW_SECRETS_PATH": str(broken),
+    }
+    result = run_cli("resolve", flow, "--show", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.json["resources"][0]["sources"]["config.password"] == "decoded"
+    missing = run_cli("resolve", flow, env={**env, "AETHERFLOW_SECRETS_MODULE": "no_such_provider_module"})
+    assert missing.exit_code == 2
+    assert "cannot import secrets module 'no_such_provider_module'" in missing.stderr
+
+
+def run_on_terminal(args: list[str], env: dict) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal (Rich output paths)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "aetherflow_cli", *args], stdout=follower, stderr=follower, env={**env, "TERM": "xterm"})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_terminal_output_is_scrubbed_too(tmp_path, leak_env):
+    flow = write_flow(tmp_path / "flow.yaml", FLOW)
+    for args in (["run", str(flow)], ["run", str(flow), "-v"], ["resolve", str(flow), "--show", "--check"]):
+        text = run_on_terminal(args, leak_env)
+        assert "***" in text, text
+        assert "\x1b[" in text, "expected Rich output on a terminal"
+        assert_clean(text, " ".join(args[:1] + args[2:]) + " on a terminal")
