@@ -1,6 +1,6 @@
 """Reading YAML while keeping the position of every node.
 
-ruamel.yaml's round-trip loader records line and column for each mapping key, value and
+ruamel.yaml's composer records line and column for each mapping key, value and
 sequence item. :func:`load_yaml` turns the document into plain Python data plus a
 :class:`PositionIndex` mapping YAML paths (tuples of keys and indexes) to positions, so
 that later stages can point at the exact node a problem comes from.
@@ -54,38 +54,36 @@ class PositionIndex:
         return Location(self.file, line, column, format_path(path))
 
 
-def _plain(node: Any, path: PathKey, index: PositionIndex) -> Any:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+def _record(node: Any, data: Any, path: PathKey, index: PositionIndex) -> None:
+    """Walk the composed node tree beside the constructed data, noting positions."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-    if isinstance(node, CommentedMap):
-        out = {}
-        for key, value in node.items():
-            child = path + (str(key),)
-            try:
-                key_pos = node.lc.key(key)
-                value_pos = node.lc.value(key)
-            except (KeyError, TypeError):
-                key_pos = value_pos = None
-            index.record(child, value_pos, key_pos)
-            out[str(key)] = _plain(value, child, index)
-        return out
-    if isinstance(node, CommentedSeq):
-        out_list = []
-        for i, value in enumerate(node):
+    if isinstance(node, MappingNode) and isinstance(data, dict):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                continue
+            key = str(key_node.value)
+            child = path + (key,)
+            index.record(
+                child,
+                (value_node.start_mark.line, value_node.start_mark.column),
+                (key_node.start_mark.line, key_node.start_mark.column),
+            )
+            if key in data:
+                _record(value_node, data[key], child, index)
+    elif isinstance(node, SequenceNode) and isinstance(data, list):
+        for i, (item_node, item) in enumerate(zip(node.value, data)):
             child = path + (i,)
-            try:
-                index.record(child, node.lc.item(i))
-            except (KeyError, TypeError, IndexError):
-                pass
-            out_list.append(_plain(value, child, index))
-        return out_list
-    if isinstance(node, str):
-        return str(node)
-    # ScalarFloat, ScalarInt, ScalarBoolean and friends subclass the builtins.
-    for base in (bool, int, float):
-        if isinstance(node, base):
-            return base(node)
-    return node
+            index.record(child, (item_node.start_mark.line, item_node.start_mark.column))
+            _record(item_node, item, child, index)
+
+
+def _stringify_keys(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {str(k): _stringify_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_stringify_keys(v) for v in data]
+    return data
 
 
 def _mark_location(file: str | None, mark: Any, path: str = "") -> Location:
@@ -100,11 +98,14 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
+    # The safe loader composes in C when ruamel.yaml.clib is installed (several times
+    # faster than the round-trip loader); positions come from the composed nodes.
+    yaml = YAML(typ="safe", pure=False)
     yaml.allow_duplicate_keys = False
     index = PositionIndex(file)
     try:
-        document = yaml.load(text)
+        node = yaml.compose(text)
+        document = yaml.constructor.construct_document(node) if node is not None else None
     except DuplicateKeyError as exc:
         location = _mark_location(file, exc.problem_mark)
         key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else ""
@@ -123,7 +124,9 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
     except YAMLError as exc:
         raise SpecError([Problem(Location(file), f"invalid YAML: {exc}", None)]) from None
     index.record((), (0, 0))
-    return _plain(document, (), index), index
+    if node is not None:
+        _record(node, document, (), index)
+    return _stringify_keys(document), index
 
 
 def read_yaml_file(path: str | Path) -> tuple[Any, PositionIndex]:
