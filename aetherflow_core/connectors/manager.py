@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..errors import AetherflowError, ConnectorError, RegistryError
+from ..errors import AetherflowError, ConnectorError
 from ..steps.base import suggest
 from . import registry
 
@@ -73,10 +73,7 @@ class ConnectorManager(Mapping[str, Any]):
         return instance
 
     def _build(self, resource) -> Any:
-        try:
-            cls = registry.get_connector_class(resource.kind, resource.driver)
-        except RegistryError:
-            raise
+        cls = registry.get_connector_class(resource.kind, resource.driver)
         try:
             instance = cls(config=resource.config, options=resource.options)
         except AetherflowError:
