@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import guard
+from .state_commands import locks_app, runs_app
 
 app = typer.Typer(
     name="aetherflow",
@@ -26,6 +27,8 @@ connectors_app = typer.Typer(help="Inspect the connector registry.", no_args_is_
 steps_app = typer.Typer(help="Inspect the step types.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(steps_app, name="steps")
+app.add_typer(runs_app, name="runs")
+app.add_typer(locks_app, name="locks")
 
 FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]

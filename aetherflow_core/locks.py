@@ -9,6 +9,7 @@ run (a ``with_lock`` step may name the flow lock's key).
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 import time
@@ -17,6 +18,31 @@ from contextlib import contextmanager
 
 from .errors import LockHeldError
 from .state.base import LockOwner, StateStore
+
+MAX_POLL_SECONDS = 0.5  # a waiter notices a released lock within this time
+
+
+def process_alive(host: str, pid: int) -> bool | None:
+    """Whether ``pid`` still runs, when ``host`` is this machine; None when it cannot be known."""
+    if host != socket.gethostname():
+        return None
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                return not fh.read().split(") ", 1)[1].startswith("Z")  # a zombie has exited
+        except FileNotFoundError:
+            return False
+        except (OSError, IndexError):
+            return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return None
+    return True
 
 
 class LockManager:
@@ -38,7 +64,7 @@ class LockManager:
                 self._wake.set()
                 return True
         deadline = time.monotonic() + max(wait_seconds, 0)
-        delay = 0.05
+        delay, waited = 0.05, False
         while True:
             if self.store.acquire_lock(key, self.owner, ttl_seconds):
                 with self._guard:
@@ -50,12 +76,16 @@ class LockManager:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (cancel is not None and cancel.is_set()):
                 return False
-            sleep_for = min(delay, remaining)
+            if not waited and self.logger is not None:
+                self.logger.info("lock.waiting", extra={"lock_key": key, "wait_seconds": wait_seconds})
+            waited = True
+            # Exponential backoff with jitter, so waiters started together do not poll in step.
+            sleep_for = min(delay * random.uniform(0.5, 1.0), remaining)
             if cancel is not None:
                 cancel.wait(sleep_for)
             else:
                 time.sleep(sleep_for)
-            delay = min(delay * 2, 1.0)
+            delay = min(delay * 2, MAX_POLL_SECONDS)
 
     def release(self, key: str) -> None:
         with self._guard:

@@ -151,19 +151,30 @@ def _describe_error(exc: BaseException) -> str:
 
 
 @contextmanager
-def _signals_raise_interrupted(cancel: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM stop the running step by raising in the main thread."""
+def _signals_raise_interrupted(cancel: threading.Event) -> Iterator[Callable[[], None]]:
+    """SIGINT/SIGTERM stop the running step by raising in the main thread.
+
+    Only the first signal raises, and none after the context's ``disarm()``: the clean-up
+    that follows (recording the step, releasing locks) must not be interrupted itself.
+    """
+    armed = [True]
+
+    def disarm() -> None:
+        armed[0] = False
+
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield disarm
         return
 
     def handler(signum, frame):
         cancel.set()
-        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+        if armed[0]:
+            armed[0] = False
+            raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield disarm
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -230,25 +241,25 @@ class Runner:
             log.info("run.started", extra={"resumed": bool(previous), "fingerprint": self.prepared.fingerprint})
             records: list[JobRecord] = []
             interrupted: Interrupted | None = None
-            try:
-                with _signals_raise_interrupted(self.cancel):
-                    try:
-                        with self._flow_lock(locks, log) as acquired:
-                            if acquired:
-                                self._run_jobs(plan, records, store, run_id, previous, work_root, connectors, locks, log)
-                            else:
-                                records = [JobRecord(job.id, SKIPPED, reason="flow lock held") for job in plan]
-                    except (KeyboardInterrupt, Interrupted) as exc:
-                        interrupted = exc if isinstance(exc, Interrupted) else Interrupted("interrupted by SIGINT")
-                        self.cancel.set()
-                    except LockHeldError:
-                        # Refused before any job ran: the run is over, not left RUNNING for --resume.
-                        store.finish_run(run_id, FAILED, time.time(), _ms(time.time() - started))
-                        log.error("run.finished", extra={"status": FAILED, "reason": "flow lock held"})
-                        raise
-            finally:
-                connectors.close()
-                locks.release_all()
+            with _signals_raise_interrupted(self.cancel) as disarm:
+                try:
+                    with self._flow_lock(locks, log) as acquired:
+                        if acquired:
+                            self._run_jobs(plan, records, store, run_id, previous, work_root, connectors, locks, log)
+                        else:
+                            records = [JobRecord(job.id, SKIPPED, reason="flow lock held") for job in plan]
+                except (KeyboardInterrupt, Interrupted) as exc:
+                    interrupted = exc if isinstance(exc, Interrupted) else Interrupted("interrupted by SIGINT")
+                    self.cancel.set()
+                except LockHeldError:
+                    # Refused before any job ran: the run is over, not left RUNNING for --resume.
+                    store.finish_run(run_id, FAILED, time.time(), _ms(time.time() - started))
+                    log.error("run.finished", extra={"status": FAILED, "reason": "flow lock held"})
+                    raise
+                finally:
+                    disarm()
+                    locks.release_all()
+                    connectors.close()
             status = self._run_status(records, interrupted)
             duration_ms = _ms(time.time() - started)
             store.finish_run(run_id, status, time.time(), duration_ms)

@@ -24,6 +24,15 @@ class LockOwner:
     def encode(self) -> str:
         return f"{self.run_id}@{self.host}:{self.pid}"
 
+    @classmethod
+    def decode(cls, text: str) -> LockOwner | None:
+        """The owner encoded by :meth:`encode`, or None for a foreign value."""
+        run_id, at, rest = text.rpartition("@")
+        host, colon, pid = rest.rpartition(":")
+        if not (at and colon and pid.isdigit()):
+            return None
+        return cls(run_id, host, int(pid))
+
 
 @dataclass
 class LockInfo:

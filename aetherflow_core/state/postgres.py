@@ -147,28 +147,37 @@ class PostgresStateStore(StateStore):
 
     def _connection(self):
         if self._conn.closed or self._conn.broken:
-            # A long run may outlive a connection (server restart, idle timeout): open a new
-            # one for the next statement. A statement that failed is not replayed.
             self._conn = self._connect()
         return self._conn
 
-    def _execute(self, sql: str, params: dict | tuple | None = None):
+    def _run(self, sql: str, params: dict | tuple | None, fetch: bool):
         import psycopg
 
         with self._lock:
-            try:
-                return self._connection().execute(sql, params)
-            except psycopg.Error as exc:
-                raise self._error("query failed", exc) from None
+            for attempt in (1, 2):
+                try:
+                    cursor = self._connection().execute(sql, params)
+                    return cursor.fetchall() if fetch else cursor
+                except psycopg.OperationalError as exc:
+                    # A long run may outlive its connection (server restart, idle timeout, a
+                    # proxy). The statements here are reads and idempotent upserts/updates, so
+                    # the statement is sent once more on a new connection (the one plain
+                    # INSERT, of a new run, fails loudly if its first send had arrived).
+                    if attempt == 2 or not (self._conn.closed or self._conn.broken):
+                        raise self._error("query failed", exc) from None
+                except psycopg.Error as exc:
+                    raise self._error("query failed", exc) from None
+                except BaseException:
+                    # Interrupted mid-statement (SIGTERM raises in the main thread): the protocol
+                    # state of the connection is unknown, so the next statement gets a fresh one.
+                    self._conn.close()
+                    raise
+
+    def _execute(self, sql: str, params: dict | tuple | None = None):
+        return self._run(sql, params, fetch=False)
 
     def _rows(self, sql: str, params: dict | tuple | None = None) -> list[dict[str, Any]]:
-        import psycopg
-
-        with self._lock:
-            try:
-                return self._connection().execute(sql, params).fetchall()
-            except psycopg.Error as exc:
-                raise self._error("query failed", exc) from None
+        return self._run(sql, params, fetch=True)
 
     def _migrate(self) -> None:
         import psycopg
