@@ -73,8 +73,12 @@ def check_document(document) -> list[Problem]:
             add(("resources", name, "kind" if resource.kind not in kinds else "driver"), exc.message, exc.hint)
         for section in ("config", "options"):
             _walk_templates(add, ("resources", name, section), getattr(resource, section))
-    for key in ("root",):
-        _check_template(add, ("flow", "workspace", key), getattr(spec.flow.workspace, key))
+    _check_template(add, ("flow", "workspace", "root"), spec.flow.workspace.root)
+    state = spec.flow.state
+    if state.backend == "postgres" and not state.dsn:
+        add(("flow", "state", "backend"), "state backend postgres needs a dsn", "add `dsn: \"postgresql://user@host/db\"` under flow.state")
+    if state.backend == "sqlite" and state.dsn:
+        add(("flow", "state", "dsn"), "a dsn is only used by the postgres state backend", "use `path:` for sqlite, or `backend: postgres`")
     return problems
 
 

@@ -67,6 +67,7 @@ CASES = [
     ("when-syntax", HEADER + "jobs:\n  - id: a\n    when: \"jobs.b.status ==\"  #!\n    steps:\n      - {id: s, type: check_items, inputs: {items: [1]}}\n", "jobs[0].when", "template syntax error", None),
     ("when-unknown-job", HEADER + "jobs:\n  - id: a\n    when: \"jobs.prbe.outputs.has_data\"  #!\n    steps:\n      - {id: s, type: check_items, inputs: {items: [1]}}\n  - id: probe\n    steps:\n      - {id: s, type: check_items, inputs: {items: [1]}}\n", "jobs[0].when", "unknown job 'prbe'", "did you mean 'probe'"),
     ("template-later-step", HEADER + "jobs:\n  - id: a\n    steps:\n      - id: first\n        type: check_items\n        inputs:\n          items: \"{{ steps.second.outputs.count }}\"  #!\n      - {id: second, type: check_items, inputs: {items: [1]}}\n", "jobs[0].steps[0].inputs.items", "step 'second', which does not run earlier", None),
+    ("postgres-state-without-dsn", HEADER + "  state:\n    backend: postgres  #!\n" + ONE_JOB.split(HEADER)[1], "flow.state.backend", "state backend postgres needs a dsn", "dsn:"),
     ("wrong-scalar-for-steps", HEADER + "jobs:\n  - id: a\n    steps: nope  #!\n", "jobs[0].steps", "expected a list, got string 'nope'", None),
 ]
 
