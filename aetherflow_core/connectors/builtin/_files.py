@@ -10,6 +10,7 @@ reader never sees half a file and a failed transfer leaves nothing behind.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 import secrets
@@ -48,16 +49,45 @@ def temp_name(path: str) -> str:
     return posixpath.join(head, f".{tail}.part-{secrets.token_hex(4)}")
 
 
+def join_path(dir: str, name: str) -> str:
+    """``dir/name`` with ``/``; an empty or ``.`` directory gives ``name`` alone."""
+    if dir in ("", "."):
+        return name
+    return posixpath.join(dir, name)
+
+
+def name_matches(name: str, pattern: str) -> bool:
+    """The ``list`` pattern rule: shell wildcards against the entry name, case-sensitive."""
+    return fnmatch.fnmatchcase(name, pattern or "*")
+
+
+def safe_parts(relative: str) -> list[str]:
+    """The components of an untrusted relative name, or ``ValueError`` when it could
+    leave the directory it is placed in (absolute, ``..``, drive letters, NUL, empty).
+    Backslashes count as separators, so ``..\\x`` is caught too."""
+    text = relative.replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if (
+        not parts
+        or text.startswith("/")
+        or any(p == ".." for p in parts)
+        or any("\0" in p for p in parts)
+        or (len(parts[0]) >= 2 and parts[0][1] == ":" and parts[0][0].isalpha())  # C:\x, C:x
+    ):
+        raise ValueError(relative)
+    return parts
+
+
 def safe_local_path(dest_dir: Path, relative: str) -> Path:
     """``dest_dir / relative``, refusing any name that would land outside ``dest_dir``.
 
     Remote names are untrusted: ``../../x``, absolute paths and backslash tricks are
     refused rather than cleaned, so a surprising listing fails loudly.
     """
-    text = relative.replace("\\", "/")
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if text.startswith("/") or any(p == ".." for p in parts) or not parts or any("\0" in p for p in parts):
-        raise StepError(f"refusing remote name {relative!r}: it would land outside {str(dest_dir)!r}")
+    try:
+        parts = safe_parts(relative)
+    except ValueError:
+        raise StepError(f"refusing remote name {relative!r}: it would land outside {str(dest_dir)!r}") from None
     target = (dest_dir.joinpath(*parts)).resolve()
     base = dest_dir.resolve()
     if base not in target.parents:
@@ -98,6 +128,10 @@ class RemoteFilesConnector(ConnectorBase):
     # -- primitives every files connector implements ------------------------------------
 
     def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
+        """Entries directly in ``dir`` (with ``recursive``, at any depth below it) whose
+        *name* matches ``pattern`` (:func:`name_matches`). Directories are included
+        (``is_dir=True``); recursion descends into every directory whatever its name.
+        ``path`` is ``dir`` joined with the names (:func:`join_path`); sorted by path."""
         raise NotImplementedError
 
     def stat(self, path: str) -> FileEntry:
@@ -115,12 +149,16 @@ class RemoteFilesConnector(ConnectorBase):
         raise NotImplementedError
 
     def delete(self, path: str) -> None:
+        """Remove a file (or an empty directory)."""
         raise NotImplementedError
 
     def mkdir(self, path: str, parents: bool = True) -> None:
+        """Create a directory; an existing directory is fine. ``parents`` creates the
+        missing ones above it."""
         raise NotImplementedError
 
     def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
+        """Move ``src`` to ``dst``; an existing ``dst`` is an error unless ``overwrite``."""
         raise NotImplementedError
 
     # -- built on the primitives --------------------------------------------------------

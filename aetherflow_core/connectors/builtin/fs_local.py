@@ -1,0 +1,181 @@
+"""``fs/local``: a local directory behind the remote-files API.
+
+Paths are relative to ``root`` and may not leave it (``..`` and absolute paths
+outside the root are refused), so a flow can treat a mounted share, an inbox
+directory or a test fixture exactly like an SFTP server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat as stat_module
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from ...errors import ConnectorConfigError, ConnectorError
+from ..schema import Field
+from ._files import (
+    FileEntry,
+    ProgressCallback,
+    RemoteFilesConnector,
+    copy_local,
+    copy_stream,
+    join_path,
+    name_matches,
+    write_local_atomically,
+)
+
+
+class LocalFilesConnector(RemoteFilesConnector):
+    kind = "fs"
+    driver = "local"
+    summary = "Local directory behind the remote-files API"
+    config_schema = {
+        "root": Field(str, required=True, help="directory that relative paths are resolved in (they may not leave it)"),
+    }
+    options_schema = {}
+
+    def _connect(self) -> Path:
+        root = self.cfg("root")
+        if not root:
+            raise self.error("config.root is required", ConnectorConfigError)
+        path = Path(os.path.abspath(root))
+        if not path.is_dir():
+            raise self.error(f"root {str(path)!r} is not a directory", ConnectorConfigError)
+        return path
+
+    def _disconnect(self, client: Path) -> None:
+        pass
+
+    # -- paths --------------------------------------------------------------------------
+
+    def local_path(self, path: str) -> Path:
+        """The absolute local path of ``path``; refuses anything outside the root."""
+        root: Path = self.connect()
+        text = str(path).replace("\\", "/")
+        candidate = Path(os.path.normpath(text if os.path.isabs(text) else os.path.join(root, text)))
+        if candidate != root and root not in candidate.parents:
+            raise self.error(f"path {path!r} is outside root {str(root)!r}", ConnectorConfigError)
+        return candidate
+
+    @contextmanager
+    def _os(self, action: str) -> Iterator[None]:
+        """OS errors become ConnectorErrors naming the resource and the path."""
+        try:
+            yield
+        except ConnectorError:
+            raise
+        except FileNotFoundError as exc:
+            raise self.error(f"{action} failed: no such file or directory ({exc.filename})") from exc
+        except FileExistsError as exc:
+            raise self.error(f"{action} failed: {exc.filename} already exists") from exc
+        except OSError as exc:
+            raise self.error(f"{action} failed: {exc.strerror or exc}") from exc
+
+    def _entry(self, path: str, local: Path, st: os.stat_result) -> FileEntry:
+        is_dir = stat_module.S_ISDIR(st.st_mode)
+        return FileEntry(path=path, name=local.name, is_dir=is_dir, size=0 if is_dir else st.st_size, mtime=st.st_mtime)
+
+    # -- primitives ---------------------------------------------------------------------
+
+    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
+        entries: list[FileEntry] = []
+        pending = [(dir, self.local_path(dir))]
+        with self._os(f"list {dir!r}"):
+            while pending:
+                rel, local = pending.pop()
+                with os.scandir(local) as scan:
+                    for item in scan:
+                        try:
+                            st = item.stat()  # follows links, like a server would show them
+                        except FileNotFoundError:
+                            continue  # a dangling link or a file removed meanwhile
+                        entry = self._entry(join_path(rel, item.name), Path(item.path), st)
+                        if name_matches(entry.name, pattern):
+                            entries.append(entry)
+                        if recursive and entry.is_dir and not item.is_symlink():
+                            pending.append((entry.path, Path(item.path)))
+        entries.sort(key=lambda e: e.path)
+        return entries
+
+    def stat(self, path: str) -> FileEntry:
+        local = self.local_path(path)
+        with self._os(f"stat {path!r}"):
+            return self._entry(path, local, local.stat())
+
+    def exists(self, path: str) -> bool:
+        return self.local_path(path).exists()
+
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+        local = self.local_path(path)
+        with self._os(f"read {path!r}"):
+            reader = open(local, "rb")
+        with reader:
+            yield reader
+
+    def upload_stream(self, reader: IO[bytes], path: str, *, overwrite: bool = True, progress: ProgressCallback | None = None) -> int:
+        local = self.local_path(path)
+        with self._os(f"upload to {path!r}"):
+            if not local.parent.is_dir():
+                raise FileNotFoundError(2, "no such directory", str(local.parent))
+            if not overwrite and local.exists():
+                raise FileExistsError(17, "exists", str(local))
+            tmp = local.parent / f".{local.name}.part-{secrets.token_hex(4)}"
+            try:
+                with open(tmp, "wb") as fh:
+                    written = copy_stream(reader, fh, progress)
+                if overwrite:
+                    os.replace(tmp, local)
+                else:
+                    # link() refuses an existing target: no window where a file
+                    # created meanwhile would be overwritten.
+                    os.link(tmp, local)
+                    tmp.unlink()
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return written
+
+    def download(self, path: str, local: str | os.PathLike, *, progress: ProgressCallback | None = None) -> int:
+        source = self.local_path(path)
+
+        def fill(fh: IO[bytes]) -> int:
+            with open(source, "rb") as reader:
+                return copy_stream(reader, fh, progress)
+
+        with self._os(f"download {path!r}"):
+            if progress is None:
+                return copy_local(source, Path(local))
+            return write_local_atomically(Path(local), fill)
+
+    def delete(self, path: str) -> None:
+        local = self.local_path(path)
+        if local == self.connect():
+            raise self.error(f"delete {path!r} refused: it is the root directory", ConnectorConfigError)
+        with self._os(f"delete {path!r}"):
+            if local.is_dir() and not local.is_symlink():
+                local.rmdir()
+            else:
+                local.unlink()
+
+    def mkdir(self, path: str, parents: bool = True) -> None:
+        local = self.local_path(path)
+        with self._os(f"mkdir {path!r}"):
+            local.mkdir(parents=parents, exist_ok=True)
+
+    def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
+        source, target = self.local_path(src), self.local_path(dst)
+        with self._os(f"rename {src!r} to {dst!r}"):
+            if overwrite:
+                os.replace(source, target)
+            elif source.is_dir():
+                if target.exists():
+                    raise FileExistsError(17, "exists", str(target))
+                os.rename(source, target)
+            else:
+                os.link(source, target)
+                source.unlink()
