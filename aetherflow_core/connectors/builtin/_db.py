@@ -21,16 +21,16 @@ connection, and every call holds that connection's lock for its duration, a
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as _dt
 import io
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -69,6 +69,16 @@ def quote_ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.part-[0-9a-f]+$")
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """The file name to show in messages: a temporary ``.name.part-xxxx`` shows as ``name``."""
+    name = Path(path).name
+    match = _PARTIAL.match(name)
+    return match.group("name") if match else name
+
+
 def delimiter_of(fmt: str) -> str:
     return "\t" if fmt == "tsv" else ","
 
@@ -96,7 +106,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, _dt.timedelta):
         return value.total_seconds()
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return "\\x" + bytes(value).hex()
     if isinstance(value, (set, frozenset)):
         return [json_value(v) for v in value]
     return str(value)
@@ -106,7 +116,8 @@ def json_value(value: Any) -> Any:
     """``value`` converted to something ``json.dumps`` writes as valid JSON.
 
     Decimal: an integer when integral, a float when the float is exact, else a string;
-    date/time: ISO 8601 text; bytes: base64; timedelta: seconds; NaN/Infinity: strings;
+    date/time: ISO 8601 text; bytes: ``\\x`` and hex digits (PostgreSQL's bytea text form,
+    the same as in CSV); timedelta: seconds; NaN/Infinity: strings;
     anything else unknown (UUID, IP address, ...): ``str(value)``.
     """
     if value is None or isinstance(value, (str, bool, int)):
@@ -120,9 +131,12 @@ def json_value(value: Any) -> Any:
     return json_value(_json_default(value))
 
 
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _dumps_row(record: dict[str, Any]) -> str:
     try:
-        return json.dumps(record, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(record)
     except ValueError:  # NaN or Infinity somewhere: not valid JSON as a number
         return json.dumps(json_value(record), ensure_ascii=False, separators=(",", ":"))
 
@@ -132,7 +146,7 @@ def _json_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return _dumps_row(value) if isinstance(value, dict) else json.dumps(json_value(value), ensure_ascii=False)
+    return _dumps_row(value) if isinstance(value, dict) else json.dumps(json_value(value), ensure_ascii=False, separators=(",", ":"))
 
 
 # -- column types ----------------------------------------------------------------------------
@@ -244,7 +258,7 @@ def _csv_ready(array):
         return pa.array([None if v is None else "\\x" + v.hex() for v in array.to_pylist()], type=pa.string())
     if pt.is_nested(t) or pt.is_null(t):
         return pa.array([None if v is None else _text(v) for v in array.to_pylist()], type=pa.string())
-    if pt.is_time(t) or pt.is_duration(t) or pt.is_interval(t):
+    if pt.is_duration(t) or pt.is_interval(t):
         return pa.array([None if v is None else _text(v) for v in array.to_pylist()], type=pa.string())
     return array
 
@@ -272,13 +286,11 @@ class _CsvSink(_Sink):
 
         self._pcsv = pcsv
         self._fh = open(path, "wb", buffering=COPY_BLOCK_SIZE)  # noqa: SIM115 - closed in close()
-        self._delimiter = delimiter
-        self._header_pending = header
-
-    def _options(self):
-        return self._pcsv.WriteOptions(
-            include_header=self._header_pending, delimiter=self._delimiter, quoting_style="needed"
-        )
+        self._options = pcsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style="needed")
+        if header and self.columns:
+            line = io.StringIO()
+            csv.writer(line, delimiter=delimiter, lineterminator="\n").writerow(self.columns)
+            self._fh.write(line.getvalue().encode("utf-8"))
 
     def write(self, rows):
         import pyarrow as pa
@@ -287,26 +299,17 @@ class _CsvSink(_Sink):
             return
         columns = list(zip(*rows))
         arrays = [_csv_ready(_infer_array(list(values), hint)) for values, hint in zip(columns, self.hints)]
-        batch = pa.RecordBatch.from_arrays(arrays, names=self.columns)
-        self._pcsv.write_csv(batch, self._fh, self._options())
-        self._header_pending = False
+        batch = pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
+        self._pcsv.write_csv(batch, self._fh, self._options)
 
     def close(self):
-        import pyarrow as pa
-
-        try:
-            if self._header_pending and self.columns:
-                empty = pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in self.columns], names=self.columns)
-                self._pcsv.write_csv(empty, self._fh, self._options())
-        finally:
-            self._fh.close()
+        self._fh.close()
 
 
 class _JsonlSink(_Sink):
     def __init__(self, path, columns, header, hints):
         super().__init__(path, columns, header, hints)
         self._fh = open(path, "w", encoding="utf-8", newline="\n", buffering=COPY_BLOCK_SIZE)  # noqa: SIM115
-        self._json_columns = [i for i, h in enumerate(self.hints) if h == "json"]
 
     def write(self, rows):
         columns = self.columns
@@ -320,6 +323,10 @@ class _JsonlSink(_Sink):
 
 
 class _ParquetSink(_Sink):
+    """Parquet through pyarrow. The schema is fixed by the first batch (and the driver's
+    type hints); each batch becomes one row group, so memory stays bounded by the batch
+    size (bigger batches: bigger row groups, more memory)."""
+
     def __init__(self, path, columns, header, hints):
         super().__init__(path, columns, header, hints)
         self._writer = None
@@ -416,7 +423,7 @@ class CsvSource(Source):
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        if self.empty or (self.header and os.path.getsize(self.path) == 0):
+        if self.empty:
             return
         unique = [f"c{i}" for i in range(self.width)]
         reader = pcsv.open_csv(
@@ -438,6 +445,8 @@ class CsvSource(Source):
 
 
 class JsonlSource(Source):
+    """Rows of a JSON Lines file; nested values (objects, arrays) stay Python objects."""
+
     def __init__(self, path: Path, batch_size: int):
         self.path, self.batch_size = path, batch_size
         self.columns = []
@@ -471,7 +480,7 @@ class JsonlSource(Source):
                 if not known.issuperset(record):
                     extra = ", ".join(sorted(set(record) - known))
                     raise ValueError(f"line {number} has keys the first record does not have: {extra}")
-                batch.append(tuple(_plain(record.get(c)) for c in columns))
+                batch.append(tuple(record.get(c) for c in columns))
                 if len(batch) >= self.batch_size:
                     yield batch
                     batch = []
@@ -630,9 +639,6 @@ class DatabaseConnector(ConnectorBase):
     def _close_connection(self, conn: Any) -> None:
         conn.close()
 
-    def _connect(self) -> Any:
-        return self._session().conn
-
     def connect(self) -> Any:
         """This thread's connection, opened on first use."""
         return self._session().conn
@@ -643,6 +649,9 @@ class DatabaseConnector(ConnectorBase):
             if not self._is_broken(session.conn):
                 return session
             self._discard(session)
+            if session.depth:
+                # Reconnecting here would run the rest of the block outside any transaction.
+                raise self.error("the connection was lost inside a transaction; the transaction did not commit")
         with self.lock:
             first = self._sessions[0] if self._sessions else None
             try:
@@ -686,7 +695,11 @@ class DatabaseConnector(ConnectorBase):
     @contextmanager
     def _using(self, action: str) -> Iterator[_Session]:
         """This thread's session, locked; driver errors become ConnectorErrors."""
-        session = self._session()
+        with self._guard(self._session(), action) as session:
+            yield session
+
+    @contextmanager
+    def _guard(self, session: _Session, action: str) -> Iterator[_Session]:
         with session.lock:
             try:
                 yield session
@@ -695,7 +708,16 @@ class DatabaseConnector(ConnectorBase):
             except Exception as exc:
                 if self._is_broken(session.conn):
                     self._discard(session)
+                elif session.depth == 0:
+                    self._abandon_transaction(session.conn)
                 raise self._fail(action, exc) from exc
+
+    def _abandon_transaction(self, conn: Any) -> None:
+        """Roll back what a failed script may have left open (its own BEGIN)."""
+        try:
+            self._rollback(conn)
+        except Exception:  # noqa: BLE001 - usually "no transaction is active"
+            pass
 
     # -- cursor hooks (DB-API defaults) ------------------------------------------------------
 
@@ -704,6 +726,9 @@ class DatabaseConnector(ConnectorBase):
 
     def _cursor(self, conn: Any) -> Any:
         return conn.cursor()
+
+    def _release(self, cursor: Any) -> None:
+        cursor.close()
 
     def _rowcount(self, cursor: Any) -> int:
         count = cursor.rowcount
@@ -742,7 +767,7 @@ class DatabaseConnector(ConnectorBase):
                 if batch:
                     yield columns, [tuple(r) for r in batch]
         finally:
-            cursor.close()
+            self._release(cursor)
 
     # -- the public calls ---------------------------------------------------------------------
 
@@ -753,17 +778,18 @@ class DatabaseConnector(ConnectorBase):
             try:
                 return self._rowcount(cursor)
             finally:
-                cursor.close()
+                self._release(cursor)
 
     def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
-        """Run one statement for each parameter set; the total rows changed."""
-        with self._using("executemany") as session:
+        """Run one statement for each parameter set, all in one transaction (joining
+        an open one); the total rows changed."""
+        with self.transaction(), self._using("executemany") as session:
             cursor = self._cursor(session.conn)
             try:
                 cursor.executemany(sql, [self._params(p) for p in seq_of_params])
                 return self._rowcount(cursor)
             finally:
-                cursor.close()
+                self._release(cursor)
 
     def fetchall(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple]]:
         """``(columns, rows)`` of a query, all in memory: for small results."""
@@ -772,7 +798,20 @@ class DatabaseConnector(ConnectorBase):
             try:
                 return self._columns(cursor), [tuple(r) for r in cursor.fetchall()]
             finally:
-                cursor.close()
+                self._release(cursor)
+
+    def fetchmany(self, sql: str, params: Params = None, max_rows: int = DEFAULT_BATCH_SIZE) -> tuple[list[str], list[tuple]]:
+        """``(columns, rows)`` with at most ``max_rows`` rows; reads no further."""
+        rows: list[tuple] = []
+        columns: list[str] = []
+        size = max(1, min(max_rows, DEFAULT_BATCH_SIZE))
+        with closing(self._batches("query", sql, params, size)) as batches:
+            for result, batch in batches:
+                columns = result.names
+                rows.extend(batch[: max_rows - len(rows)])
+                if len(rows) >= max_rows:
+                    break
+        return columns, rows
 
     def iter_batches(
         self, sql: str, params: Params = None, batch_size: int = DEFAULT_BATCH_SIZE
@@ -780,9 +819,10 @@ class DatabaseConnector(ConnectorBase):
         """``(columns, rows)`` batches of at most ``batch_size`` rows, streamed: the
         whole result is never held in memory. Close the iterator (or exhaust it) to
         release the connection."""
-        for columns, rows in self._batches("query", sql, params, batch_size):
-            if rows:
-                yield columns.names, rows
+        with closing(self._batches("query", sql, params, batch_size)) as batches:
+            for columns, rows in batches:
+                if rows:
+                    yield columns.names, rows
 
     def _batches(self, action: str, sql: str, params: Params, batch_size: int) -> Iterator[tuple[ResultColumns, list[tuple]]]:
         if batch_size < 1:
@@ -808,8 +848,8 @@ class DatabaseConnector(ConnectorBase):
                 finally:
                     session.depth -= 1
                 return
-            with self._using("begin transaction") as s:
-                self._begin(s.conn)
+            with self._guard(session, "begin transaction"):
+                self._begin(session.conn)
             session.depth = 1
             try:
                 yield self
@@ -821,9 +861,17 @@ class DatabaseConnector(ConnectorBase):
                     if self._is_broken(session.conn):
                         self._discard(session)
                 raise
-            session.depth = 0
-            with self._using("commit") as s:
-                self._commit(s.conn)
+            try:
+                with self._guard(session, "commit"):
+                    self._commit(session.conn)
+            except BaseException:
+                try:
+                    self._rollback(session.conn)
+                except Exception:  # noqa: BLE001 - the commit error is the one to report
+                    pass
+                raise
+            finally:
+                session.depth = 0
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -844,24 +892,31 @@ class DatabaseConnector(ConnectorBase):
         fmt = _check_format(format)
         target = Path(path)
         rows = 0
+        names: list[str] = []
         sink: _Sink | None = None
-        action = f"extract to '{target.name}'"
+        action = f"extract to '{display_name(target)}'"
         try:
-            for columns, batch in self._batches(action, sql, params, batch_size):
-                if sink is None:
+            with closing(self._batches(action, sql, params, batch_size)) as batches:
+                for columns, batch in batches:
                     with self.translate(action):
-                        sink = open_sink(fmt, target, columns.names, header, columns.hints)
-                    names = columns.names
-                with self.translate(action):
-                    sink.write(batch)
-                rows += len(batch)
-                if progress is not None and batch:
-                    progress(len(batch))
-        finally:
+                        if sink is None:
+                            names = columns.names
+                            sink = open_sink(fmt, target, names, header, columns.hints)
+                        sink.write(batch)
+                    rows += len(batch)
+                    if progress is not None and batch:
+                        progress(len(batch))
+        except BaseException:
             if sink is not None:
-                with self.translate(action):
+                try:
                     sink.close()
-        return {"rows": rows, "columns": names if sink is not None else []}
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    pass
+            raise
+        if sink is not None:
+            with self.translate(action):
+                sink.close()
+        return {"rows": rows, "columns": names}
 
     def load(
         self,
@@ -943,7 +998,7 @@ class DatabaseConnector(ConnectorBase):
                     if progress is not None:
                         progress(len(rows))
             finally:
-                cursor.close()
+                self._release(cursor)
         return total
 
 

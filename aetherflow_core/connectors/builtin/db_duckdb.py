@@ -1,0 +1,203 @@
+"""``db/duckdb``: a DuckDB database (file or ``:memory:``), with DuckDB's own file I/O.
+
+Parameters: ``?`` placeholders with a list, or ``$name`` with a mapping (``$1`` for
+numbered). Extracts run DuckDB's ``COPY (query) TO 'file'`` and loads read the file with
+``read_csv`` / ``read_json`` / ``read_parquet``: no row passes through Python.
+
+Threads: the first thread uses the connection opened from ``path``; other threads get
+``connection.cursor()``, DuckDB's own second connection to the same database, so they
+work in parallel with their own transactions.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConnectorConfigError
+from ..schema import Field
+from ._db import (
+    DEFAULT_BATCH_SIZE,
+    DatabaseConnector,
+    Params,
+    ProgressCallback,
+    _check_format,
+    delimiter_of,
+    display_name,
+)
+
+_EXTENSION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def sql_string(text: str) -> str:
+    """``text`` as a single-quoted SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+class DuckDBConnector(DatabaseConnector):
+    """DuckDB database, native CSV/Parquet."""
+
+    driver = "duckdb"
+    summary = "DuckDB database, native CSV/Parquet"
+    paramstyle = "qmark (?) with a list, or $name with a mapping"
+    placeholder = "?"
+    config_schema = {
+        "path": Field(str, default=":memory:", help='database file (created if missing); ":memory:" for an in-memory database'),
+        "read_only": Field(bool, default=False, help="open the file read-only"),
+    }
+    options_schema = {
+        "settings": Field(dict, default=None, help="DuckDB settings applied when the database opens, e.g. {threads: 2, memory_limit: 1GB}"),
+        "extensions": Field(list, default=None, help="extensions to LOAD on open (they must be installed or autoloadable)"),
+    }
+    sql_types = {
+        **DatabaseConnector.sql_types,
+        "float64": "DOUBLE",
+        "json": "JSON",
+        "timestamptz": "TIMESTAMPTZ",
+    }
+
+    @property
+    def in_memory(self) -> bool:
+        return self.cfg("path") in (":memory:", "")
+
+    def _open(self, first: Any | None) -> Any:
+        import duckdb
+
+        if first is not None:
+            return first.cursor()
+        path = self.cfg("path") or ":memory:"
+        if not self.in_memory and not self.cfg("read_only"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        settings = {str(k): (str(v) if not isinstance(v, (bool, int, float)) else v) for k, v in (self.opt("settings") or {}).items()}
+        try:
+            conn = duckdb.connect(path, read_only=bool(self.cfg("read_only")), config=settings)
+        except duckdb.Error as exc:
+            raise self.error(f"cannot open {path!r}: {exc}") from exc
+        try:
+            for name in self.opt("extensions") or []:
+                if not _EXTENSION_NAME.match(str(name)):
+                    raise self.error(f"invalid extension name {name!r}", ConnectorConfigError)
+                try:
+                    conn.execute(f"LOAD {name}")
+                except duckdb.Error as exc:
+                    raise self.error(
+                        f"extension {name!r} could not be loaded: {exc}",
+                        hint=f"install it on this machine first (duckdb -c 'INSTALL {name}')",
+                    ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _params(self, params: Params) -> Any:
+        return params
+
+    def _cursor(self, conn: Any) -> Any:
+        # The connection itself: conn.cursor() would be a second connection, outside
+        # any transaction open on this one.
+        return conn
+
+    def _release(self, cursor: Any) -> None:
+        pass
+
+    def _run(self, conn: Any, sql: str, params: Params) -> Any:
+        conn.execute(sql, self._params(params))
+        return conn
+
+    def _rowcount(self, cursor: Any) -> int:
+        count = cursor.rowcount
+        return count if isinstance(count, int) else -1
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        import duckdb
+
+        return isinstance(exc, duckdb.InterruptException)
+
+    # -- native files -----------------------------------------------------------------------
+
+    def export(
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        path,
+        format: str,
+        header: bool = True,
+        progress: ProgressCallback | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> dict[str, Any]:
+        """``COPY (sql) TO 'path'`` in DuckDB's own writer (csv, tsv, jsonl, parquet)."""
+        fmt = _check_format(format)
+        target = Path(path)
+        if fmt in ("csv", "tsv"):
+            options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {sql_string(delimiter_of(fmt))}"
+        elif fmt == "jsonl":
+            options = "FORMAT json"
+        else:
+            options = "FORMAT parquet"
+        query = sql.strip().rstrip(";")
+        with self._using(f"extract to '{display_name(target)}'") as session:
+            conn = session.conn
+            columns = [row[0] for row in conn.execute(f"DESCRIBE {query}\n", params).fetchall()]
+            # The newline keeps a trailing "-- comment" from swallowing the parenthesis.
+            result = conn.execute(f"COPY (\n{query}\n) TO {sql_string(str(target))} ({options})", params).fetchone()
+        rows = int(result[0]) if result else 0
+        if progress is not None and rows:
+            progress(rows)
+        return {"rows": rows, "columns": columns}
+
+    def load(
+        self,
+        table: str,
+        path,
+        *,
+        format: str,
+        header: bool = True,
+        mode: str = "append",
+        progress: ProgressCallback | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> int:
+        """Load with ``read_csv`` / ``read_json`` / ``read_parquet`` inside one transaction.
+
+        ``replace`` creates the table from the file with DuckDB's type detection;
+        ``append``/``truncate`` read CSV columns as text and let the table's types
+        convert them, matching columns by name when the file has a header."""
+        fmt = _check_format(format)
+        if mode not in ("append", "truncate", "replace"):
+            raise self.error(f"unknown load mode {mode!r}; expected one of append, truncate, replace", ConnectorConfigError)
+        source = sql_string(str(Path(path)))
+        by_name = True
+        if fmt in ("csv", "tsv"):
+            reader = (
+                f"read_csv({source}, header={'true' if header else 'false'}, delim={sql_string(delimiter_of(fmt))}, "
+                "quote='\"', escape='\"', allow_quoted_nulls=false"
+                + ("" if mode == "replace" else ", all_varchar=true")
+                + ")"
+            )
+            by_name = header
+        elif fmt == "jsonl":
+            reader = f"read_json({source}, format='newline_delimited')"
+        else:
+            reader = f"read_parquet({source})"
+        if mode == "replace" and fmt in ("csv", "tsv") and not header:
+            raise self.error(
+                f"load {table} from '{Path(path).name}': mode 'replace' needs the file's column names (a header line)",
+                ConnectorConfigError,
+            )
+        action = f"load {table} from '{Path(path).name}'"
+        with self.transaction(), self._using(action) as session:
+            conn = session.conn
+            if mode == "replace":
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {reader}")
+                rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            else:
+                if mode == "truncate":
+                    conn.execute(f"DELETE FROM {table}")
+                insert = f"INSERT INTO {table} BY NAME" if by_name else f"INSERT INTO {table}"
+                result = conn.execute(f"{insert} SELECT * FROM {reader}").fetchone()
+                rows = int(result[0]) if result else 0
+        if progress is not None and rows:
+            progress(rows)
+        return rows

@@ -1,0 +1,85 @@
+"""Fixtures for the database tests: one throwaway PostgreSQL for the session, and
+connectors for it and for embedded SQLite / DuckDB files in the test's temp dir."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
+from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
+from aetherflow_core.connectors.builtin.db_sqlite3 import SQLiteConnector
+from tests.helpers import step_context
+from tests.services import unavailable
+from tests.services.postgres import INSTALL, ServiceUnavailable, postgres_server
+
+SECRET = "S3cr3t-Pa55-xyz"
+
+
+def _serve():
+    try:
+        manager = postgres_server(password=SECRET)
+        server = manager.__enter__()
+    except ServiceUnavailable as exc:
+        unavailable(str(exc), INSTALL)
+    try:
+        yield server
+    finally:
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    yield from _serve()
+
+
+@pytest.fixture
+def throwaway_pg():
+    """A private server, for tests that stop it."""
+    yield from _serve()
+
+
+def named(connector, name):
+    connector.name = name
+    return connector
+
+
+@pytest.fixture
+def pg(pg_server):
+    connector = named(PostgresConnector(config=pg_server.config(), options={}), "pg")
+    yield connector
+    connector.close()
+
+
+@pytest.fixture
+def lite(tmp_path):
+    connector = named(SQLiteConnector(config={"path": str(tmp_path / "lite.db")}, options={}), "lite")
+    yield connector
+    connector.close()
+
+
+@pytest.fixture
+def duck(tmp_path):
+    connector = named(DuckDBConnector(config={"path": str(tmp_path / "duck.duckdb")}, options={}), "duck")
+    yield connector
+    connector.close()
+
+
+@pytest.fixture
+def table(request, pg):
+    """A table name unique to the test, dropped afterwards from PostgreSQL."""
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    pg.execute(f"DROP TABLE IF EXISTS {name}")
+    yield name
+    pg.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+@pytest.fixture
+def ctx_for(tmp_path):
+    """``ctx_for(**connectors)``: a step context whose workspace is ``tmp_path/workspace``."""
+
+    def build(**connectors):
+        return step_context(tmp_path, connectors=connectors)
+
+    return build
