@@ -89,3 +89,4 @@ jobs:
     assert "runner_steps.py" in result.stderr and "raise RuntimeError" in result.stderr
     assert "secret_local" not in result.stderr
     assert "{'message'" not in result.stderr
+

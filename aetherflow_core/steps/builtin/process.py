@@ -1,0 +1,365 @@
+"""``external.process``: run a command as a child process, safely.
+
+The command runs as an argv list (a string is split with :func:`shlex.split`); a shell
+is used only with ``shell: true``. The child starts in its own session, so a timeout or
+a cancelled run stops the whole process tree it started: SIGTERM to the process group,
+then SIGKILL after ``kill_grace_seconds``. Processes the command leaves running in its
+group when it exits are stopped the same way, so a step never leaves orphans behind.
+
+Output is either captured into the step's outputs (bounded: the last
+``max_capture_bytes`` of each stream are kept) or streamed line by line to the log as
+``process.output`` events. Secrets are scrubbed from both.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from ...errors import Interrupted, StepError, StepInputError
+from ..base import Input, Step, StepResult
+
+DEFAULT_MAX_CAPTURE = 1024 * 1024
+#: How much of stderr is kept for the error message when output is streamed.
+_ERROR_TAIL = 8 * 1024
+_TAIL_SHOWN = 2000
+_MAX_LINE = 16 * 1024  # longer lines are logged in pieces
+_SHELL = "/bin/sh"
+
+
+class _Tail:
+    """The last ``limit`` bytes written to a stream, and how many bytes there were."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.total = 0
+        self._buf = bytearray()
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        self._buf += data
+        if len(self._buf) > 2 * self.limit:
+            del self._buf[: len(self._buf) - self.limit]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.limit
+
+    def text(self) -> str:
+        data = bytes(self._buf[-self.limit :]) if self.limit else b""
+        if self.truncated:
+            # The cut may fall inside a UTF-8 sequence: drop its continuation bytes.
+            start = 0
+            while start < min(len(data), 3) and data[start] & 0xC0 == 0x80:
+                start += 1
+            data = data[start:]
+        return data.decode("utf-8", errors="replace")
+
+
+def _pump_captured(pipe: IO[bytes], tail: _Tail) -> None:
+    with pipe:
+        while chunk := pipe.read1(65536):
+            tail.add(chunk)
+
+
+def _pump_streamed(pipe: IO[bytes], tail: _Tail, emit: Callable[[str], None]) -> None:
+    with pipe:
+        while line := pipe.readline(_MAX_LINE):
+            tail.add(line)
+            emit(line.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` has exited, without reaping it.
+
+    Leaving the exited leader as a zombie keeps its process-group id reserved, so the
+    group can still be signalled safely (the id cannot be reused meanwhile).
+    """
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _group_members(pgid: int) -> list[int] | None:
+    """Live (non-zombie) processes of group ``pgid``; ``None`` where /proc is missing."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    members = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry))
+    return members
+
+
+def _group_alive(pgid: int) -> bool:
+    members = _group_members(pgid)
+    if members is not None:
+        return bool(members)
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    delay = 0.005
+    while _group_alive(pgid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True
+
+
+def stop_process_group(pgid: int, grace_seconds: float) -> str:
+    """SIGTERM the group, SIGKILL whatever is left after the grace period.
+
+    Returns ``"terminated"`` or ``"killed"``, what it took.
+    """
+    _signal_group(pgid, signal.SIGTERM)
+    if _wait_group_gone(pgid, grace_seconds):
+        return "terminated"
+    _signal_group(pgid, signal.SIGKILL)
+    _wait_group_gone(pgid, 5.0)
+    return "killed"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _text_list(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        return shlex.split(value)
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            if item is None or isinstance(item, (dict, list)):
+                raise StepInputError(f"step type 'external.process': input {name!r} holds {item!r}; expected strings or numbers")
+            items.append(str(item).lower() if isinstance(item, bool) else str(item))
+        return items
+    raise StepInputError(f"step type 'external.process': input {name!r} must be a list or a string")
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ExternalProcess(Step):
+    type = "external.process"
+    summary = "Run a command (argv, or a shell when asked) with a timeout and bounded output"
+    inputs = {
+        "command": Input((list, str), required=True, help="argv list, or a string (split like a shell would unless shell is true)"),
+        "args": Input((list, str), help="extra arguments appended to the command"),
+        "shell": Input(bool, default=False, help="run the command through /bin/sh -c"),
+        "cwd": Input(str, help="working directory, relative to the job workspace (default: the workspace)"),
+        "env": Input(dict, help="variables added to the child's environment (null removes one)"),
+        "inherit_env": Input(bool, default=True, help="start from the run's environment; false starts empty"),
+        "timeout_seconds": Input((int, float), help="stop the whole process tree after this many seconds"),
+        "kill_grace_seconds": Input((int, float), default=10, help="seconds between SIGTERM and SIGKILL"),
+        "capture": Input(bool, default=False, help="capture stdout/stderr into outputs instead of logging them"),
+        "success_exit_codes": Input((list, int), default=[0], help="exit codes that count as success"),
+        "max_capture_bytes": Input(int, default=DEFAULT_MAX_CAPTURE, help="keep at most the last N bytes of each captured stream"),
+    }
+    outputs = ("exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "duration_ms")
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def _argv(self, inputs) -> list[str]:
+        command, args, shell = inputs["command"], inputs.get("args"), inputs["shell"]
+        extra = _text_list(args, "args") if args is not None else []
+        if shell:
+            text = command if isinstance(command, str) else shlex.join(_text_list(command, "command"))
+            if not text.strip():
+                raise StepInputError("step type 'external.process': input 'command' is empty")
+            if extra:
+                text += " " + shlex.join(extra)
+            return [_SHELL, "-c", text]
+        try:
+            argv = _text_list(command, "command") + extra
+        except ValueError as exc:
+            raise StepInputError(f"step type 'external.process': input 'command' cannot be split: {exc}") from None
+        if not argv or not argv[0]:
+            raise StepInputError("step type 'external.process': input 'command' is empty")
+        return argv
+
+    def _env(self, ctx, inputs) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in ctx.env.items()} if inputs["inherit_env"] else {}
+        for key, value in (inputs.get("env") or {}).items():
+            if value is None:
+                env.pop(str(key), None)
+            else:
+                env[str(key)] = _env_value(value)
+        env.update(
+            AETHERFLOW_RUN_ID=str(ctx.run_id),
+            AETHERFLOW_FLOW_ID=str(ctx.flow_id),
+            AETHERFLOW_JOB_ID=str(ctx.job_id),
+            AETHERFLOW_STEP_ID=str(ctx.step_id),
+            AETHERFLOW_WORKSPACE=str(ctx.workspace),
+        )
+        return env
+
+    def _cwd(self, ctx, inputs) -> Path:
+        if inputs.get("cwd"):
+            cwd = ctx.path(inputs["cwd"], what="cwd")
+            if not cwd.is_dir():
+                raise StepError(f"working directory {str(cwd)!r} does not exist or is not a directory")
+            return cwd
+        Path(ctx.workspace).mkdir(parents=True, exist_ok=True)
+        return Path(ctx.workspace)
+
+    # -- run ----------------------------------------------------------------------------
+
+    def run(self, ctx, inputs):
+        argv = self._argv(inputs)
+        codes = inputs["success_exit_codes"]
+        codes = [codes] if isinstance(codes, int) else codes
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+            raise StepInputError(f"step type 'external.process': input 'success_exit_codes' must be integers, got {codes!r}")
+        timeout = inputs.get("timeout_seconds")
+        if timeout is not None and timeout <= 0:
+            raise StepInputError("step type 'external.process': input 'timeout_seconds' must be positive")
+        grace = max(float(inputs["kill_grace_seconds"]), 0.0)
+        capture = inputs["capture"]
+        limit = inputs["max_capture_bytes"]
+        if limit < 0:
+            raise StepInputError("step type 'external.process': input 'max_capture_bytes' must not be negative")
+        cwd = self._cwd(ctx, inputs)
+        env = self._env(ctx, inputs)
+
+        shown = ctx.scrubber.scrub(shlex.join(argv))
+        program = ctx.scrubber.scrub(argv[2] if inputs["shell"] else argv[0])
+
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise StepError(f"command not found: {program!r} (looked up in the PATH of the step's environment)") from None
+        except PermissionError:
+            raise StepError(f"command {program!r} is not executable (permission denied)") from None
+        except OSError as exc:
+            raise StepError(f"command {program!r} could not be started: {ctx.scrubber.scrub(str(exc))}") from None
+
+        pgid = proc.pid  # start_new_session: the child leads its own group
+        ctx.logger.info("process.started", extra={"command": shown, "pid": proc.pid, "cwd": str(cwd)})
+        tails = {"stdout": _Tail(limit if capture else 0), "stderr": _Tail(limit if capture else _ERROR_TAIL)}
+        readers = []
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            if capture:
+                target, args = _pump_captured, (pipe, tails[name])
+            else:
+                def emit(line: str, _stream=name) -> None:
+                    ctx.logger.info("process.output", extra={"stream": _stream, "line": ctx.scrubber.scrub(line)})
+
+                target, args = _pump_streamed, (pipe, tails[name], emit)
+            thread = threading.Thread(target=target, args=args, name=f"process-{proc.pid}-{name}", daemon=True)
+            thread.start()
+            readers.append(thread)
+
+        stopped = None  # why the step stopped the process, if it did
+        try:
+            stopped = self._wait(ctx, proc.pid, started, timeout)
+            if stopped is not None:
+                how = stop_process_group(pgid, grace)
+                ctx.logger.warning("process.stopped", extra={"pid": proc.pid, "reason": stopped, "how": how})
+            elif _group_alive(pgid):
+                # The command exited but left processes in its group (e.g. `cmd &`).
+                how = stop_process_group(pgid, grace)
+                ctx.logger.warning("process.leftovers_stopped", extra={"pid": proc.pid, "how": how})
+        finally:
+            if not _exited(proc.pid) or _group_alive(pgid):
+                # Interrupted while waiting (SIGINT/SIGTERM raised here): never leave the tree behind.
+                how = stop_process_group(pgid, grace)
+                ctx.logger.warning("process.stopped", extra={"pid": proc.pid, "reason": "interrupted", "how": how})
+            proc.wait()
+            for thread in readers:
+                thread.join(timeout=5)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        exit_code = proc.returncode
+        ctx.logger.info("process.exited", extra={"pid": proc.pid, "exit_code": exit_code, "duration_ms": duration_ms})
+
+        if stopped == "cancelled":
+            raise Interrupted(f"command {program!r} stopped: the run was cancelled")
+        stderr_tail = ctx.scrubber.scrub(tails["stderr"].text()[-_TAIL_SHOWN:]).strip()
+        if stopped == "timeout":
+            raise StepError(
+                f"command {program!r} timed out after {timeout:g}s; its process group was stopped"
+                + (f"; stderr ends with: {stderr_tail}" if stderr_tail else "")
+            )
+        if exit_code not in codes:
+            reason = f"was killed by signal {_signal_name(-exit_code)}" if exit_code < 0 else f"exited with code {exit_code}"
+            hint = " (the shell could not find the command)" if inputs["shell"] and exit_code == 127 else ""
+            message = f"command {program!r} {reason}{hint}; allowed exit codes: {codes}"
+            message += f"; stderr ends with: {stderr_tail}" if stderr_tail else "; stderr was empty"
+            raise StepError(message)
+
+        outputs: dict[str, Any] = {"exit_code": exit_code, "duration_ms": duration_ms}
+        if capture:
+            for name, tail in tails.items():
+                outputs[name] = ctx.scrubber.scrub(tail.text())
+                outputs[f"{name}_truncated"] = tail.truncated
+                if tail.truncated:
+                    ctx.logger.warning(
+                        "process.output_truncated", extra={"stream": name, "bytes": tail.total, "kept_bytes": limit}
+                    )
+        else:
+            outputs.update(stdout=None, stderr=None, stdout_truncated=False, stderr_truncated=False)
+        return StepResult(outputs=outputs)
+
+    @staticmethod
+    def _wait(ctx, pid: int, started: float, timeout: float | None) -> str | None:
+        """Wait for the process to exit; ``"timeout"`` or ``"cancelled"`` when it must be stopped."""
+        cancel_event = getattr(ctx, "cancel_event", None)
+        delay = 0.001
+        while not _exited(pid):
+            if ctx.cancelled:
+                return "cancelled"
+            remaining = None if timeout is None else started + timeout - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return "timeout"
+            pause = delay if remaining is None else min(delay, remaining)
+            if cancel_event is not None:
+                cancel_event.wait(pause)
+            else:
+                time.sleep(pause)
+            delay = min(delay * 2, 0.05)
+        return None
