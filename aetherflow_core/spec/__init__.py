@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Location, Problem, SpecError
-from .loader import PositionIndex, format_path, load_yaml
+from .loader import PositionIndex, format_path, load_yaml, read_text
 
 if typing.TYPE_CHECKING:
     from .models import FlowSpec
@@ -36,14 +36,7 @@ class FlowDocument:
 
 
 def load_flow(path: str | Path, *, check: bool = True) -> FlowDocument:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem(Location(file), "flow file not found", "check the path")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(Location(file), f"cannot read flow file: {exc}", None)]) from None
-    return parse_flow(text, file, check=check)
+    return parse_flow(read_text(path, "flow file"), str(path), check=check)
 
 
 def parse_flow(text: str, file: str | None = None, *, check: bool = True) -> FlowDocument:

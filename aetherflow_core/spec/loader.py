@@ -129,12 +129,16 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
     return _stringify_keys(document), index
 
 
-def read_yaml_file(path: str | Path) -> tuple[Any, PositionIndex]:
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A YAML file's text; a missing or unreadable file is a :class:`SpecError`."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([Problem(Location(file), "file not found", "check the path")]) from None
+        raise SpecError([Problem(Location(file), f"{what} not found", "check the path")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(Location(file), f"cannot read file: {exc}", None)]) from None
-    return load_yaml(text, file)
+        raise SpecError([Problem(Location(file), f"cannot read {what}: {exc}", None)]) from None
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, PositionIndex]:
+    return load_yaml(read_text(path), str(path))
