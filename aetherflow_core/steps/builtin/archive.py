@@ -1,0 +1,136 @@
+"""``archive_create`` and ``archive_extract``.
+
+Both take an optional ``resource`` (an ``archive/zipfile`` or ``archive/tar``
+connector with its settings). Without one, the format comes from the file name:
+``.zip``, ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``/``.tbz2``, ``.tar.xz``/``.txz``,
+with default settings; an archive to extract whose name says nothing is recognised by
+its content.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any
+
+from ...errors import StepError
+from ..base import STEP_SUCCESS, Input, Step, StepResult
+
+_SUFFIXES: tuple[tuple[str, str, str | None], ...] = (
+    (".tar.gz", "tar", "gz"),
+    (".tgz", "tar", "gz"),
+    (".tar.bz2", "tar", "bz2"),
+    (".tbz2", "tar", "bz2"),
+    (".tar.xz", "tar", "xz"),
+    (".txz", "tar", "xz"),
+    (".tar", "tar", "none"),
+    (".zip", "zip", None),
+)
+_KNOWN = ".zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz"
+
+
+def _build(fmt: str, compression: str | None):
+    if fmt == "zip":
+        from ...connectors.builtin.archive_zipfile import ZipArchiveConnector
+
+        return ZipArchiveConnector(config={}, options={})
+    from ...connectors.builtin.archive_tar import TarArchiveConnector
+
+    return TarArchiveConnector(config={"compression": compression}, options={})
+
+
+def _connector(ctx, resource: str | None, path: Path, *, sniff: bool):
+    """The archive connector named by ``resource``, else one chosen from ``path``."""
+    if resource:
+        connector = ctx.connectors[resource]
+        if getattr(connector, "kind", None) != "archive" or not callable(getattr(connector, "extract", None)):
+            kind = f"{getattr(connector, 'kind', '?')}/{getattr(connector, 'driver', '?')}"
+            raise StepError(f"resource {resource!r} ({kind}) is not an archive connector")
+        return connector
+    name = path.name.lower()
+    for suffix, fmt, compression in _SUFFIXES:
+        if name.endswith(suffix):
+            return _build(fmt, compression)
+    if sniff and path.is_file():
+        import tarfile
+        import zipfile
+
+        if zipfile.is_zipfile(path):
+            return _build("zip", None)
+        if tarfile.is_tarfile(path):
+            return _build("tar", "none")  # reading detects the compression itself
+    raise StepError(f"cannot tell the archive format of {path.name!r} from its name ({_KNOWN}); name it so or give a resource")
+
+
+def _expand(ctx, items: list[str]) -> list[Path]:
+    """Workspace-relative paths or globs, each matching at least one file or directory."""
+    paths: list[Path] = []
+    for item in items:
+        resolved = ctx.path(item, what="file")
+        if glob.has_magic(str(item)):
+            matches = sorted(glob.glob(str(resolved), recursive=True))
+            if not matches:
+                raise StepError(f"no file matches {item!r}")
+            paths.extend(Path(m) for m in matches)
+        elif resolved.exists():
+            paths.append(resolved)
+        else:
+            raise StepError(f"file {item!r} does not exist")
+    return paths
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+class ArchiveCreate(Step):
+    type = "archive_create"
+    summary = "Pack files (paths or globs) into a zip or tar archive, atomically"
+    inputs = {
+        "output": Input(str, required=True, help="archive to write; its extension picks the format unless resource is given"),
+        "files": Input((list, str), required=True, help="paths or globs (workspace-relative); directories are added whole"),
+        "base_dir": Input(str, help="names in the archive are relative to this directory (default: each file's own name)"),
+        "resource": Input(str, resource=True, help="an archive/zipfile or archive/tar resource with its settings"),
+    }
+    outputs = ("path", "count", "bytes")
+
+    def run(self, ctx, inputs):
+        output = ctx.path(inputs["output"], what="output")
+        files = _expand(ctx, _as_list(inputs["files"]))
+        base_dir = ctx.path(inputs["base_dir"], what="base_dir") if inputs.get("base_dir") else None
+        connector = _connector(ctx, inputs.get("resource"), output, sniff=False)
+        bar = ctx.progress(f"archive {output.name}", total=None, unit="files")
+        try:
+            result = connector.create(output, files, base_dir, progress=bar.advance)
+        finally:
+            bar.close()
+        ctx.logger.info("archive_create.written", extra={"path": result["path"], "count": result["count"], "bytes": result["bytes"]})
+        return StepResult(STEP_SUCCESS, result)
+
+
+class ArchiveExtract(Step):
+    type = "archive_extract"
+    summary = "Unpack a zip or tar archive safely (nothing may land outside dest_dir)"
+    inputs = {
+        "archive": Input(str, required=True, help="archive to read (workspace-relative or absolute)"),
+        "dest_dir": Input(str, required=True, help="directory to extract into (created if missing)"),
+        "members": Input((list, str), help="only these entries (names or directories inside the archive)"),
+        "resource": Input(str, resource=True, help="an archive/zipfile or archive/tar resource"),
+    }
+    outputs = ("files", "count")
+
+    def run(self, ctx, inputs):
+        archive = ctx.path(inputs["archive"], what="archive")
+        dest = ctx.path(inputs["dest_dir"], what="dest_dir")
+        members = _as_list(inputs["members"]) if inputs.get("members") is not None else None
+        connector = _connector(ctx, inputs.get("resource"), archive, sniff=True)
+        bar = ctx.progress(f"extract {archive.name}", total=None, unit="files")
+        try:
+            names = connector.extract(archive, dest, members, progress=bar.advance)
+        finally:
+            bar.close()
+        files = [str(dest.joinpath(*name.split("/"))) for name in names]
+        ctx.logger.info("archive_extract.extracted", extra={"archive": str(archive), "count": len(files)})
+        return StepResult(STEP_SUCCESS, {"files": files, "count": len(files)})

@@ -1,0 +1,275 @@
+"""A throwaway Samba ``smbd`` for tests and benchmarks.
+
+``smbd_server()`` writes a private ``smb.conf`` in a temporary directory (every state,
+lock, cache, pid and private directory and the tdbsam password database inside it),
+serves one writable share from that directory on a free port of 127.0.0.1, gives a
+Unix test user a Samba password, starts ``smbd --foreground`` and stops it on exit,
+whatever happened.
+
+``smbd`` is never started with ``--no-process-group``: with it, stopping smbd signals
+the caller's whole process group, the test runner included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import free_port, process_gone
+
+INSTALL = "install Samba with `make services` (apt-get install -y samba smbclient)"
+TEST_USER = "aetherflow-smb"
+TEST_PASSWORD = "S3cr3t-Pa55-xyz"
+SHARE = "share"
+
+
+class ServiceUnavailable(RuntimeError):
+    """Samba is not installed or cannot run here (the caller decides: skip or fail)."""
+
+
+@dataclass
+class SmbServer:
+    server: str
+    port: int
+    share: str
+    username: str
+    password: str = field(repr=False)
+    share_dir: Path
+    conf: Path
+    log: Path
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def config(self, **overrides) -> dict:
+        """An ``smb/smbprotocol`` resource config for this server."""
+        config = {
+            "server": self.server,
+            "port": self.port,
+            "share": self.share,
+            "username": self.username,
+            "password": self.password,
+        }
+        config.update(overrides)
+        return config
+
+    def smbclient_argv(self, command: str) -> list[str]:
+        """Samba's ``smbclient`` running ``command`` on the share (the benchmark baseline)."""
+        return [
+            shutil.which("smbclient") or "/usr/bin/smbclient",
+            f"//{self.server}/{self.share}",
+            "-p", str(self.port),
+            "-U", f"{self.username}%{self.password}",
+            "-s", str(self.conf),
+            "-m", "SMB3",
+            "-c", command,
+        ]
+
+    def chown_to_user(self, path: str | os.PathLike) -> None:
+        """Give ``path`` and everything below it (made by the test as root) to the
+        share's user, as if it had been written over SMB."""
+        account = pwd.getpwnam(self.username)
+        for root, dirs, files in os.walk(path):
+            os.chown(root, account.pw_uid, account.pw_gid)
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), account.pw_uid, account.pw_gid)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Stop the server at once (SIGKILL to smbd and the children it forked)."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after a grace period) and wait for it."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        children = _children(proc.pid)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        # smbd forks one child per client connection; they exit with the parent but
+        # may outlive it for a moment. Kill the ones we saw, then wait until gone.
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        for pid in children:
+            while not process_gone(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self.proc = None
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant process of ``pid`` (smbd forks per connection)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as fh:
+                kids = [int(p) for p in fh.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            kids = []
+        found.extend(kids)
+        pending.extend(kids)
+    return found
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
+    if path is None:
+        raise ServiceUnavailable(f"Samba's {name} not found")
+    return path
+
+
+def _ensure_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    if os.geteuid() != 0:
+        raise ServiceUnavailable(f"the Unix user {name!r} is missing and only root can create it")
+    proc = subprocess.run(
+        [_binary("useradd"), "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if proc.returncode not in (0, 9):  # 9: the user appeared meanwhile
+        raise ServiceUnavailable(f"useradd {name} failed: {proc.stderr.strip()}")
+    return pwd.getpwnam(name)
+
+
+def _write_conf(base: Path, port: int, user: str, share_dir: Path) -> Path:
+    dirs = {key: base / key for key in ("private", "lock", "state", "cache", "pid", "ncalrpc", "bind-dns", "usershares")}
+    for path in dirs.values():
+        path.mkdir(mode=0o755)
+    conf = base / "smb.conf"
+    conf.write_text(
+        f"""[global]
+    server role = standalone server
+    workgroup = AETHERFLOW
+    smb ports = {port}
+    interfaces = 127.0.0.1
+    bind interfaces only = yes
+    disable netbios = yes
+    load printers = no
+    printing = bsd
+    printcap name = /dev/null
+    disable spoolss = yes
+    server min protocol = SMB2_10
+    passdb backend = tdbsam:{dirs['private']}/passdb.tdb
+    private dir = {dirs['private']}
+    lock directory = {dirs['lock']}
+    state directory = {dirs['state']}
+    cache directory = {dirs['cache']}
+    pid directory = {dirs['pid']}
+    ncalrpc dir = {dirs['ncalrpc']}
+    binddns dir = {dirs['bind-dns']}
+    usershare path = {dirs['usershares']}
+    max log size = 0
+    log level = 1
+    map to guest = never
+    restrict anonymous = 2
+    server signing = auto
+    smb encrypt = if_required
+
+[{SHARE}]
+    path = {share_dir}
+    read only = no
+    browseable = yes
+    force user = {user}
+    create mask = 0644
+    directory mask = 0755
+""",
+        encoding="utf-8",
+    )
+    return conf
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"smbd exited with {proc.returncode} before listening:\n{text}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.03)
+    raise RuntimeError(f"smbd did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def smbd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iterator[SmbServer]:
+    """Start a private smbd; yield its connection facts; always stop and clean up."""
+    smbd = _binary("smbd")
+    smbpasswd = _binary("smbpasswd")
+    if os.geteuid() != 0:
+        raise ServiceUnavailable("the test smbd runs as root (it switches to the share's forced user)")
+    account = _ensure_user(user)
+
+    base = Path(tempfile.mkdtemp(prefix="aetherflow-smbd-"))
+    os.chmod(base, 0o755)
+    share_dir = base / "share"
+    share_dir.mkdir()
+    os.chown(share_dir, account.pw_uid, account.pw_gid)
+    port = free_port()
+    conf = _write_conf(base, port, user, share_dir)
+    server = SmbServer(
+        server="127.0.0.1",
+        port=port,
+        share=SHARE,
+        username=user,
+        password=password,
+        share_dir=share_dir,
+        conf=conf,
+        log=base / "smbd.out",
+    )
+    try:
+        proc = subprocess.run(
+            [smbpasswd, "-c", str(conf), "-s", "-a", user],
+            input=f"{password}\n{password}\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"smbpasswd failed: {proc.stdout}{proc.stderr}")
+        with open(base / "smbd.out", "wb") as out:
+            server.proc = subprocess.Popen(
+                [smbd, "--foreground", f"--configfile={conf}", "--debug-stdout"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_for_port(port, server.proc, server.log)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
