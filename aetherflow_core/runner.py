@@ -263,7 +263,7 @@ class Runner:
             status = self._run_status(records, interrupted)
             duration_ms = _ms(time.time() - started)
             store.finish_run(run_id, status, time.time(), duration_ms)
-            if status in (SUCCESS, SKIPPED) or (status == FAILED and interrupted is None):
+            if interrupted is None:
                 self._cleanup(work_root, flow_id, run_id, [r.id for r in records], status)
             log.info("run.finished", extra={"status": status, "duration_ms": duration_ms})
             exit_code = 0 if status in (SUCCESS, SKIPPED) else (2 if self._user_error else 1)
