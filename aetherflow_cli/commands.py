@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
@@ -12,9 +11,6 @@ from aetherflow_core.errors import AetherflowError, Interrupted, UserError
 from . import render
 from .errors import Session
 
-
-def _dump(session: Session, document: Any) -> None:
-    session.out(json.dumps(session.scrubber.scrub_data(document), indent=2, default=str, ensure_ascii=False))
 
 
 def _environment(session: Session, invocation, *, verbose: bool = False, quiet: bool = False):
@@ -56,7 +52,7 @@ def run_command(session, flow, profile, profiles_file, env_files, run_id, resume
     else:
         exit_code = result.exit_code
     if json_output:
-        _dump(session, result.to_dict())
+        render.dump_json(session, result.to_dict())
     else:
         render.run_summary(session, result)
     return exit_code
@@ -72,13 +68,13 @@ def validate_command(session, flow, json_output) -> int:
         document = load_flow(flow)
     except SpecError as exc:
         if json_output:
-            _dump(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems]})
+            render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems]})
         else:
             session.err(exc.describe())
             session.err(f"{len(exc.problems)} problem(s) found in {flow}")
         return 2
     if json_output:
-        _dump(session, {"ok": True, "errors": []})
+        render.dump_json(session, {"ok": True, "errors": []})
     else:
         spec = document.spec
         steps = sum(len(job.steps) for job in spec.jobs)
@@ -135,7 +131,7 @@ def resolve_command(session, flow, profile, profiles_file, env_files, resources,
         "resources": rows,
     }
     if json_output:
-        _dump(session, document)
+        render.dump_json(session, document)
     else:
         render.resolve_report(session, document, show=show, check=check)
     if any(not row["ok"] for row in rows):
@@ -158,7 +154,7 @@ def connectors_list_command(session, kind, json_output) -> int:
         kinds = sorted({e.kind for e in entries()})
         raise UserError(f"no connectors of kind {kind!r}{suggest(kind, kinds)}", hint=f"kinds: {', '.join(kinds)}")
     if json_output:
-        _dump(session, rows)
+        render.dump_json(session, rows)
     else:
         render.connectors_table(session, rows)
     return 0
@@ -175,7 +171,7 @@ def connectors_show_command(session, name, json_output) -> int:
     get_entry(kind, driver)
     row = next(r for r in list_connectors(kind, with_schema=True) if r["driver"] == driver)
     if json_output:
-        _dump(session, row)
+        render.dump_json(session, row)
     else:
         render.connector_schema(session, row)
     return 0
@@ -188,7 +184,7 @@ def steps_list_command(session, json_output) -> int:
     _environment(session, Invocation())
     rows = list_steps()
     if json_output:
-        _dump(session, rows)
+        render.dump_json(session, rows)
     else:
         render.steps_table(session, rows)
     return 0

@@ -20,6 +20,11 @@ def is_terminal(stream=None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def dump_json(session: Session, document: Any) -> None:
+    """The one JSON document of a ``--json`` command, scrubbed, on stdout."""
+    session.out(json.dumps(session.scrubber.scrub_data(document), indent=2, default=str, ensure_ascii=False))
+
+
 def _rich_table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table

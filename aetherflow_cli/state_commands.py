@@ -8,13 +8,13 @@ without ``flow.state``. Reading never creates a state file.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Annotated, Any, Optional
 
 import typer
 
+from . import render
 from .errors import Session, guard
 
 runs_app = typer.Typer(help="Inspect runs recorded in the state store.", no_args_is_help=True, rich_markup_mode=None)
@@ -133,9 +133,6 @@ class _State:
             self.store.close()
 
 
-def _dump(session: Session, document: Any) -> None:
-    session.out(json.dumps(session.scrubber.scrub_data(document), indent=2, default=str, ensure_ascii=False))
-
 
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
@@ -174,13 +171,12 @@ def _run_note(run: dict[str, Any]) -> str:
 
 
 def runs_list_command(session: Session, flow: str | None, limit: int, state_path: str | None, env_files: list[str], json_output: bool) -> int:
-    from . import render
 
     with _State(session, flow, state_path, env_files) as state:
         rows = state.store.list_runs(state.flow_id, limit) if state.store is not None else []
         runs = [_run_document(row) for row in rows]
     if json_output:
-        _dump(session, runs)
+        render.dump_json(session, runs)
         return 0
     if not runs:
         session.out(f"no runs{' of flow ' + repr(state.flow_id) if state.flow_id else ''} in {state.location.describe()}")
@@ -196,7 +192,6 @@ def runs_list_command(session: Session, flow: str | None, limit: int, state_path
 def runs_show_command(session: Session, run_id: str, flow: str | None, state_path: str | None, env_files: list[str], json_output: bool) -> int:
     from aetherflow_core.errors import UserError
 
-    from . import render
 
     with _State(session, flow, state_path, env_files) as state:
         row = state.store.get_run(run_id) if state.store is not None else None
@@ -234,7 +229,7 @@ def runs_show_command(session: Session, run_id: str, flow: str | None, state_pat
         for job in jobs
     ]
     if json_output:
-        _dump(session, run)
+        render.dump_json(session, run)
         return 0
     session.out(f"run {run['run_id']} of flow {run['flow_id']}: {run['status']}")
     facts = [
@@ -288,12 +283,11 @@ def _lock_state(lock: dict[str, Any]) -> str:
 
 
 def locks_list_command(session: Session, flow: str | None, state_path: str | None, env_files: list[str], json_output: bool) -> int:
-    from . import render
 
     with _State(session, flow, state_path, env_files) as state:
         locks = _lock_documents(state.store) if state.store is not None else []
     if json_output:
-        _dump(session, locks)
+        render.dump_json(session, locks)
         return 0
     if not locks:
         session.out(f"no locks in {state.location.describe()}")
@@ -324,7 +318,7 @@ def locks_release_command(
                 return 1
         released = state.store.release_lock(key)
     if json_output:
-        _dump(session, {"key": key, "released": released, "owner": lock["owner"]})
+        render.dump_json(session, {"key": key, "released": released, "owner": lock["owner"]})
     else:
         session.out(f"released lock {key!r} (was held by {lock['owner']})" if released else f"lock {key!r} was already gone")
     return 0
