@@ -8,7 +8,10 @@ it in a session fixture. The benchmarks reuse the same context managers.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import socket
+import subprocess
 
 INSTALL_HINT = "install the test servers with `make services`"
 
@@ -40,3 +43,49 @@ def process_gone(pid: int) -> bool:
             return fh.read().split(") ", 1)[1].startswith("Z")
     except (FileNotFoundError, IndexError):
         return True
+
+
+class ServiceUnavailable(RuntimeError):
+    """A server's binaries are missing or cannot run here (the caller decides: skip or fail)."""
+
+
+def find_binary(name: str, package: str) -> str:
+    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
+    if path is None:
+        raise ServiceUnavailable(f"{package}'s {name} not found")
+    return path
+
+
+def descendants(pid: int) -> list[int]:
+    """Every descendant process of ``pid`` (servers fork per connection)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as fh:
+                kids = [int(p) for p in fh.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            kids = []
+        found.extend(kids)
+        pending.extend(kids)
+    return found
+
+
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """A Unix account for a test server, created (no home, no shell) if missing."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    if os.geteuid() != 0:
+        raise ServiceUnavailable(f"the Unix user {name!r} is missing and only root can create it")
+    proc = subprocess.run(
+        [find_binary("useradd", "passwd"), "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if proc.returncode not in (0, 9):  # 9: the user appeared meanwhile
+        raise ServiceUnavailable(f"useradd {name} failed: {proc.stderr.strip()}")
+    return pwd.getpwnam(name)

@@ -25,14 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import free_port, process_gone
+from . import ServiceUnavailable, free_port, process_gone
 
 INSTALL = "install PostgreSQL with `make services` (apt-get install -y postgresql)"
 TEST_PASSWORD = "S3cr3t-Pa55-xyz"
-
-
-class ServiceUnavailable(RuntimeError):
-    """The PostgreSQL binaries are not installed (the caller decides: skip or fail)."""
 
 
 @dataclass

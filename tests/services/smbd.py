@@ -25,16 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import free_port, process_gone
+from . import ServiceUnavailable, descendants, ensure_system_user, find_binary, free_port, process_gone
 
 INSTALL = "install Samba with `make services` (apt-get install -y samba smbclient)"
 TEST_USER = "aetherflow-smb"
 TEST_PASSWORD = "S3cr3t-Pa55-xyz"
 SHARE = "share"
-
-
-class ServiceUnavailable(RuntimeError):
-    """Samba is not installed or cannot run here (the caller decides: skip or fail)."""
 
 
 @dataclass
@@ -101,7 +97,7 @@ class SmbServer:
         proc = self.proc
         if proc is None:
             return
-        children = _children(proc.pid)
+        children = descendants(proc.pid)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
@@ -121,47 +117,6 @@ class SmbServer:
             while not process_gone(pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
         self.proc = None
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant process of ``pid`` (smbd forks per connection)."""
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as fh:
-                kids = [int(p) for p in fh.read().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            kids = []
-        found.extend(kids)
-        pending.extend(kids)
-    return found
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
-    if path is None:
-        raise ServiceUnavailable(f"Samba's {name} not found")
-    return path
-
-
-def _ensure_user(name: str) -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        pass
-    if os.geteuid() != 0:
-        raise ServiceUnavailable(f"the Unix user {name!r} is missing and only root can create it")
-    proc = subprocess.run(
-        [_binary("useradd"), "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    if proc.returncode not in (0, 9):  # 9: the user appeared meanwhile
-        raise ServiceUnavailable(f"useradd {name} failed: {proc.stderr.strip()}")
-    return pwd.getpwnam(name)
 
 
 def _write_conf(base: Path, port: int, user: str, share_dir: Path) -> Path:
@@ -228,11 +183,11 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float 
 @contextlib.contextmanager
 def smbd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iterator[SmbServer]:
     """Start a private smbd; yield its connection facts; always stop and clean up."""
-    smbd = _binary("smbd")
-    smbpasswd = _binary("smbpasswd")
+    smbd = find_binary("smbd", "Samba")
+    smbpasswd = find_binary("smbpasswd", "Samba")
     if os.geteuid() != 0:
         raise ServiceUnavailable("the test smbd runs as root (it switches to the share's forced user)")
-    account = _ensure_user(user)
+    account = ensure_system_user(user)
 
     base = Path(tempfile.mkdtemp(prefix="aetherflow-smbd-"))
     os.chmod(base, 0o755)

@@ -28,17 +28,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import free_port, process_gone
+from . import ServiceUnavailable, descendants, ensure_system_user, find_binary, free_port, process_gone
 
 INSTALL = "install OpenSSH with `make services` (apt-get install -y openssh-server openssh-client)"
 TEST_USER = "aetherflow-sftp"
 TEST_PASSWORD = "S3cr3t-Pa55-xyz"
 KEY_PASSPHRASE = "K3y-Pa55phrase-xyz"
 SSHD = "/usr/sbin/sshd"
-
-
-class ServiceUnavailable(RuntimeError):
-    """OpenSSH is not installed or cannot run here (the caller decides: skip or fail)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,7 @@ class SshServer:
             return
         # Session processes call setsid(), so a process group signal misses them:
         # collect the listener's descendants first, then signal all of them.
-        pids = [proc.pid, *_descendants(proc.pid)]
+        pids = [proc.pid, *descendants(proc.pid)]
         for pid in reversed(pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -142,28 +138,6 @@ class SshServer:
         self.proc = None
 
 
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as fh:
-                kids = [int(p) for p in fh.read().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            kids = []
-        found.extend(kids)
-        pending.extend(kids)
-    return found
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
-    if path is None:
-        raise ServiceUnavailable(f"OpenSSH's {name} not found")
-    return path
-
-
 def _run(argv: list[str], what: str, input: str | None = None) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, input=input)
     if proc.returncode != 0:
@@ -174,30 +148,19 @@ def _run(argv: list[str], what: str, input: str | None = None) -> str:
 def _ensure_user(name: str, password: str) -> pwd.struct_passwd:
     """The test user, created if missing, with ``password`` set (sshd refuses locked
     accounts when PAM is off). Its shell is nologin: the server only offers SFTP."""
-    try:
-        account = pwd.getpwnam(name)
-    except KeyError:
-        proc = subprocess.run(
-            [_binary("useradd"), "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if proc.returncode not in (0, 9):  # 9: the user appeared meanwhile
-            raise ServiceUnavailable(f"useradd {name} failed: {proc.stderr.strip()}")
-        account = pwd.getpwnam(name)
-    _run([_binary("chpasswd")], "chpasswd", input=f"{name}:{password}\n")
+    account = ensure_system_user(name)
+    _run([find_binary("chpasswd", "passwd")], "chpasswd", input=f"{name}:{password}\n")
     return account
 
 
 def fingerprint_of(pub_file: Path) -> str:
     """``SHA256:...`` of a public key file, as ``ssh-keygen -l`` prints it."""
-    out = _run([_binary("ssh-keygen"), "-l", "-E", "sha256", "-f", str(pub_file)], "ssh-keygen -l")
+    out = _run([find_binary("ssh-keygen", "OpenSSH"), "-l", "-E", "sha256", "-f", str(pub_file)], "ssh-keygen -l")
     return out.split()[1]
 
 
 def _keygen(path: Path, kind: str, passphrase: str | None, bits: int | None = None) -> ClientKey:
-    argv = [_binary("ssh-keygen"), "-q", "-t", kind, "-N", passphrase or "", "-C", f"aetherflow-test-{kind}", "-f", str(path)]
+    argv = [find_binary("ssh-keygen", "OpenSSH"), "-q", "-t", kind, "-N", passphrase or "", "-C", f"aetherflow-test-{kind}", "-f", str(path)]
     if bits:
         argv[2:2] = ["-b", str(bits)]
     _run(argv, f"ssh-keygen -t {kind}")
