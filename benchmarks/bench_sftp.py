@@ -15,45 +15,22 @@ run the target of the previous one is removed, outside the timing.
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import row  # noqa: E402
+from benchmarks.common import make_test_file, row, timed  # noqa: E402
 
 SIZE_MB = 256
 ROUNDS = 3
 WARMUP = 1
-
-
-def _make_source(path: Path) -> None:
-    block = os.urandom(1024 * 1024)
-    with open(path, "wb") as fh:
-        for i in range(SIZE_MB):
-            # Distinct blocks without paying for 256 MB of urandom.
-            fh.write(i.to_bytes(8, "little") + block[8:])
-
-
-def _timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _measure(server, work: Path, source: Path) -> tuple[dict[str, list[float]], str]:
@@ -89,14 +66,14 @@ def _measure(server, work: Path, source: Path) -> tuple[dict[str, list[float]], 
 
     for round_number in range(WARMUP + ROUNDS):
         results = {}
-        _unlink(remote / "ours.bin")
-        results["ours_up"] = _timed(ours_upload)
-        _unlink(remote / "base.bin")
-        results["base_up"] = _timed(lambda: openssh(f'put "{source}" base.bin'))
-        _unlink(work / "ours.out")
-        results["ours_down"] = _timed(ours_download)
-        _unlink(work / "base.out")
-        results["base_down"] = _timed(lambda: openssh(f'get theirs.bin "{work / "base.out"}"'))
+        (remote / "ours.bin").unlink(missing_ok=True)
+        results["ours_up"] = timed(ours_upload)
+        (remote / "base.bin").unlink(missing_ok=True)
+        results["base_up"] = timed(lambda: openssh(f'put "{source}" base.bin'))
+        (work / "ours.out").unlink(missing_ok=True)
+        results["ours_down"] = timed(ours_download)
+        (work / "base.out").unlink(missing_ok=True)
+        results["base_down"] = timed(lambda: openssh(f'get theirs.bin "{work / "base.out"}"'))
         for path in (remote / "ours.bin", remote / "base.bin", work / "ours.out", work / "base.out"):
             if path.stat().st_size != SIZE_MB * 1024 * 1024:
                 raise RuntimeError(f"{path} has {path.stat().st_size} bytes after the transfer")
@@ -112,7 +89,7 @@ def measure() -> list[dict]:
     work = Path(tempfile.mkdtemp(prefix="aetherflow-bench-sftp-"))
     try:
         source = work / "source.bin"
-        _make_source(source)
+        make_test_file(source, SIZE_MB)
         with sshd_server() as server:
             samples, cipher = _measure(server, work, source)
     finally:

@@ -19,38 +19,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import row  # noqa: E402
+from benchmarks.common import make_test_file, row, timed  # noqa: E402
 
 SIZE_MB = 256
 ROUNDS = 3
 WARMUP = 1
-
-
-def _make_source(path: Path) -> None:
-    block = os.urandom(1024 * 1024)
-    with open(path, "wb") as fh:
-        for i in range(SIZE_MB):
-            # Distinct blocks without paying for 256 MB of urandom.
-            fh.write(i.to_bytes(8, "little") + block[8:])
-
-
-def _timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _measure_pair(server, work: Path, source: Path, *, encrypt: bool) -> dict[str, list[float]]:
@@ -75,14 +53,14 @@ def _measure_pair(server, work: Path, source: Path, *, encrypt: bool) -> dict[st
 
     for round_number in range(WARMUP + ROUNDS):
         results = {}
-        _unlink(share / "ours.bin")
-        results["ours_up"] = _timed(ours_upload)
-        _unlink(share / "theirs.bin")
-        results["base_up"] = _timed(lambda: smbclient(f'put "{source}" theirs.bin'))
-        _unlink(work / "ours.out")
-        results["ours_down"] = _timed(ours_download)
-        _unlink(work / "theirs.out")
-        results["base_down"] = _timed(lambda: smbclient(f'get theirs.bin "{work / "theirs.out"}"'))
+        (share / "ours.bin").unlink(missing_ok=True)
+        results["ours_up"] = timed(ours_upload)
+        (share / "theirs.bin").unlink(missing_ok=True)
+        results["base_up"] = timed(lambda: smbclient(f'put "{source}" theirs.bin'))
+        (work / "ours.out").unlink(missing_ok=True)
+        results["ours_down"] = timed(ours_download)
+        (work / "theirs.out").unlink(missing_ok=True)
+        results["base_down"] = timed(lambda: smbclient(f'get theirs.bin "{work / "theirs.out"}"'))
         if round_number >= WARMUP:
             for key, value in results.items():
                 samples[key].append(value)
@@ -122,7 +100,7 @@ def measure() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="aetherflow-bench-smb-") as tmp:
         work = Path(tmp)
         source = work / "source.bin"
-        _make_source(source)
+        make_test_file(source, SIZE_MB)
         with smbd_server() as server:
             rows += _rows(_measure_pair(server, work, source, encrypt=False), "", "smbclient put/get --client-protection=sign, same smbd")
             rows += _rows(_measure_pair(server, work, source, encrypt=True), " encrypted", "smbclient --client-protection=encrypt")

@@ -57,3 +57,17 @@ def clean_env(**extra: str) -> dict:
 
 def row(figure: str, ours_s: float | None, baseline_s: float | None, baseline: str, *, peak_rss_mb: float | None = None, note: str = "") -> dict:
     return {"figure": figure, "ours_s": ours_s, "baseline_s": baseline_s, "baseline": baseline, "peak_rss_mb": peak_rss_mb, "note": note}
+
+
+def make_test_file(path: Path, size_mb: int) -> None:
+    """A file of ``size_mb`` MiB of distinct blocks, without paying for that much urandom."""
+    block = os.urandom(1024 * 1024)
+    with open(path, "wb") as fh:
+        for i in range(size_mb):
+            fh.write(i.to_bytes(8, "little") + block[8:])
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
