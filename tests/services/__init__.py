@@ -7,11 +7,14 @@ it in a session fixture. The benchmarks reuse the same context managers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import time
 
 INSTALL_HINT = "install the test servers with `make services`"
 
@@ -89,3 +92,28 @@ def ensure_system_user(name: str) -> pwd.struct_passwd:
     if proc.returncode not in (0, 9):  # 9: the user appeared meanwhile
         raise ServiceUnavailable(f"useradd {name} failed: {proc.stderr.strip()}")
     return pwd.getpwnam(name)
+
+
+def stop_process_tree(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to a server and every process it forked, then make sure all are gone.
+
+    Servers fork per connection and the children often call setsid(), so a process
+    group signal would miss them: the descendants are collected first.
+    """
+    pids = [proc.pid, *descendants(proc.pid)]
+    for pid in reversed(pids):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    for pid in pids[1:]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    for pid in pids[1:]:
+        while not process_gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)

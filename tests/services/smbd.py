@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ServiceUnavailable, descendants, ensure_system_user, find_binary, free_port, process_gone
+from . import ServiceUnavailable, ensure_system_user, find_binary, free_port, stop_process_tree
 
 INSTALL = "install Samba with `make services` (apt-get install -y samba smbclient)"
 TEST_USER = "aetherflow-smb"
@@ -94,28 +94,8 @@ class SmbServer:
         self._signal(signal.SIGTERM)
 
     def _signal(self, sig: int) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        children = descendants(proc.pid)
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        # smbd forks one child per client connection; they exit with the parent but
-        # may outlive it for a moment. Kill the ones we saw, then wait until gone.
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        for pid in children:
-            while not process_gone(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
+        if self.proc is not None:
+            stop_process_tree(self.proc, sig)
         self.proc = None
 
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ServiceUnavailable, descendants, ensure_system_user, find_binary, free_port, process_gone
+from . import ServiceUnavailable, ensure_system_user, find_binary, free_port, stop_process_tree
 
 INSTALL = "install OpenSSH with `make services` (apt-get install -y openssh-server openssh-client)"
 TEST_USER = "aetherflow-sftp"
@@ -113,28 +113,8 @@ class SshServer:
         self._signal(signal.SIGTERM)
 
     def _signal(self, sig: int) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        # Session processes call setsid(), so a process group signal misses them:
-        # collect the listener's descendants first, then signal all of them.
-        pids = [proc.pid, *descendants(proc.pid)]
-        for pid in reversed(pids):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        for pid in pids[1:]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        for pid in pids[1:]:
-            while not process_gone(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
+        if self.proc is not None:
+            stop_process_tree(self.proc, sig)
         self.proc = None
 
 
