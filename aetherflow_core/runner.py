@@ -27,7 +27,7 @@ from typing import Any
 from .connectors.manager import ConnectorManager
 from .context import StepContext, no_progress
 from .errors import AetherflowError, Interrupted, LockHeldError, UserError
-from .locks import LockManager
+from .locks import LockManager, process_alive
 from .logs import ContextLogger, get_logger
 from .prepare import PreparedFlow, raise_first_error
 from .spec.models import JobSpec, StepSpec
@@ -306,6 +306,18 @@ class Runner:
                 f"run {run_id!r} belongs to flow {existing['flow_id']!r}, not {flow_id!r}",
                 hint="pick a new --run-id, or run the flow that owns it",
             )
+        if existing["status"] == RUNNING and existing["host"] and existing["pid"] and int(existing["pid"]) != os.getpid():
+            alive = process_alive(existing["host"], int(existing["pid"]))
+            if alive:
+                raise UserError(
+                    f"run {run_id!r} is still running (pid {existing['pid']} on {existing['host']})",
+                    hint="wait for it to finish, or stop it; a run whose process died can be resumed",
+                )
+            if alive is None:
+                warnings.append(
+                    f"run {run_id} is marked RUNNING by {existing['host']} (pid {existing['pid']}), which this host "
+                    "cannot check; resuming it anyway"
+                )
         if existing["flow_sha256"] and existing["flow_sha256"] != document.sha256:
             warnings.append(f"the flow file changed since run {run_id} started; finished steps are still reused")
         store.reopen_run(run_id, now, **facts)
