@@ -165,13 +165,13 @@ def schema_of(entry: ConnectorEntry) -> tuple[dict | None, dict | None]:
     Built-in connector modules import their drivers lazily, so reading the schema
     imports none of them.
     """
-    try:
-        cls = entry.cls or getattr(importlib.import_module(entry.target.partition(":")[0]), entry.target.partition(":")[2])
-    except ImportError:
-        return None, None
-    config = {k: f.to_dict() for k, f in (cls.config_schema or {}).items()} if cls.config_schema is not None else None
-    options = {k: f.to_dict() for k, f in (cls.options_schema or {}).items()} if cls.options_schema is not None else None
-    return config, options
+    module_name, _, attr = entry.target.partition(":")
+    cls = entry.cls or getattr(importlib.import_module(module_name), attr)
+    return _schema_dict(cls.config_schema), _schema_dict(cls.options_schema)
+
+
+def _schema_dict(schema) -> dict | None:
+    return None if schema is None else {key: field.to_dict() for key, field in schema.items()}
 
 
 def list_connectors(kind: str | None = None, *, with_schema: bool = False) -> list[dict[str, Any]]:

@@ -82,6 +82,7 @@ def test_connectors_list_shows_every_builtin_with_availability():
     for row in result.json:
         assert set(row) >= {"kind", "driver", "class", "origin", "available", "requires", "summary"}
         assert row["origin"] == "builtin" and row["available"] is True
+        assert row["config_schema"], f"{row['kind']}/{row['driver']} declares no config schema"
     kind = run_cli("connectors", "list", "--kind", "db", "--json")
     assert {r["driver"] for r in kind.json} == {"duckdb", "postgres", "sqlite3"}
     unknown = run_cli("connectors", "list", "--kind", "dbb")
