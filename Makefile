@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient
 
-.PHONY: run test services bench clean
+.PHONY: run test lint services bench clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(VENV)/.installed-run
 ## test: set up the environment with test dependencies and run the whole suite
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+## lint: check the code with ruff (configured in pyproject.toml)
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
 
 ## services: install the Debian packages of the servers the integration tests start
 services:

@@ -12,7 +12,6 @@ from . import render
 from .errors import Session
 
 
-
 def _environment(session: Session, invocation, *, verbose: bool = False, quiet: bool = False):
     """Env snapshot and settings, then logging, then plugins (so plugin warnings are logged)."""
     from aetherflow_core.logs import configure_logging

@@ -7,7 +7,7 @@ Errors are mapped to exit codes in one place, :func:`aetherflow_cli.errors.guard
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,13 +31,13 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(locks_app, name="locks")
 
 FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
-ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
-ProfilesFileOpt = Annotated[Optional[str], typer.Option("--profiles-file", help="Profiles YAML file.")]
-EnvFileOpt = Annotated[Optional[list[str]], typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
+ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
+EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
-LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
+LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
 
 
 def _version(value: bool) -> None:
@@ -63,9 +63,9 @@ def run(
     profile: ProfileOpt = None,
     profiles_file: ProfilesFileOpt = None,
     env_file: EnvFileOpt = None,
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume the latest unfinished run of this flow.")] = False,
-    job: Annotated[Optional[list[str]], typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.")] = None,
+    job: Annotated[list[str] | None, typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.")] = None,
     json_output: JsonOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -99,7 +99,7 @@ def resolve(
     profile: ProfileOpt = None,
     profiles_file: ProfilesFileOpt = None,
     env_file: EnvFileOpt = None,
-    resource: Annotated[Optional[list[str]], typer.Option("--resource", help="Only this resource; repeatable.")] = None,
+    resource: Annotated[list[str] | None, typer.Option("--resource", help="Only this resource; repeatable.")] = None,
     show: Annotated[bool, typer.Option("--show", help="Show final config/options (secrets redacted) and where each value came from.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Build each connector and call check().")] = False,
     json_output: JsonOpt = False,
@@ -115,7 +115,7 @@ def resolve(
 
 @connectors_app.command("list")
 def connectors_list(
-    kind: Annotated[Optional[str], typer.Option("--kind", help="Only connectors of this kind.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only connectors of this kind.")] = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:

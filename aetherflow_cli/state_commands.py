@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -21,11 +21,11 @@ runs_app = typer.Typer(help="Inspect runs recorded in the state store.", no_args
 locks_app = typer.Typer(help="Inspect and release locks held in the state store.", no_args_is_help=True, rich_markup_mode=None)
 
 StateOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--state", help="SQLite state file (default: $AETHERFLOW_STATE_ROOT/state.db, else ~/.aetherflow/state.db).", metavar="PATH"),
 ]
-FlowOpt = Annotated[Optional[str], typer.Option("--flow", help="Use the state settings of this flow file.", metavar="FLOW")]
-EnvFileOpt = Annotated[Optional[list[str]], typer.Option("--env-file", help="Dotenv file overlaid on the environment (for templated state settings); repeatable.")]
+FlowOpt = Annotated[str | None, typer.Option("--flow", help="Use the state settings of this flow file.", metavar="FLOW")]
+EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment (for templated state settings); repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks on errors.")]
 
@@ -35,7 +35,7 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks on
 
 @runs_app.command("list")
 def runs_list(
-    flow: Annotated[Optional[str], typer.Argument(help="A flow file: list its runs, from its state.", metavar="FLOW")] = None,
+    flow: Annotated[str | None, typer.Argument(help="A flow file: list its runs, from its state.", metavar="FLOW")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many runs, newest first.", min=1)] = 20,
     state: StateOpt = None,
     env_file: EnvFileOpt = None,

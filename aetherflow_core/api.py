@@ -27,6 +27,8 @@ from .errors import (
 from .steps.base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult, list_steps, register_step
 
 __all__ = [
+    "STEP_SKIPPED",
+    "STEP_SUCCESS",
     "AetherflowError",
     "ConnectorBase",
     "ConnectorConfigError",
@@ -39,8 +41,6 @@ __all__ = [
     "MissingDependencyError",
     "PluginError",
     "ResolutionError",
-    "STEP_SKIPPED",
-    "STEP_SUCCESS",
     "SpecError",
     "Step",
     "StepContext",

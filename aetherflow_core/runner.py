@@ -140,7 +140,7 @@ def plan_jobs(jobs: list[JobSpec], selected: list[str] | None = None) -> list[Jo
 
 
 def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -401,7 +401,18 @@ class Runner:
         if gate is not None:
             record.status, record.reason = gate, reason
             record.steps = [StepRecord(s.id, s.type, gate if gate != FAILED else BLOCKED) for s in job.steps]
-            store.record_job(run_id, {"id": job.id, "status": gate, "error": reason, "position": position, "started_at": started, "ended_at": started, "duration_ms": 0})
+            store.record_job(
+                run_id,
+                {
+                    "id": job.id,
+                    "status": gate,
+                    "error": reason,
+                    "position": position,
+                    "started_at": started,
+                    "ended_at": started,
+                    "duration_ms": 0,
+                },
+            )
             level = job_log.warning if gate in (BLOCKED, FAILED) else job_log.info
             level("job.finished", extra={"status": gate, "reason": reason, "duration_ms": 0})
             return record

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import platform
 import os
+import platform
 import sys
 import time
 import traceback
@@ -69,7 +69,7 @@ def main() -> int:
         try:
             module = importlib.import_module(f"benchmarks.{name}")
             measured = module.measure()
-        except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
+        except Exception as exc:
             rows.append({"figure": name, "ours_s": None, "baseline_s": None, "baseline": "", "peak_rss_mb": None,
                          "note": f"not measured: {type(exc).__name__}: {exc}"})
             traceback.print_exc(file=sys.stderr)

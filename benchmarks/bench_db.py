@@ -33,7 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, row  # noqa: E402
+from benchmarks.common import ROOT, row
 
 ROWS = 1_000_000
 ROUNDS = 3

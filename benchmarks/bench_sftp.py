@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import make_test_file, row, timed  # noqa: E402
+from benchmarks.common import make_test_file, row, timed
 
 SIZE_MB = 256
 ROUNDS = 3

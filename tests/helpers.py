@@ -64,7 +64,13 @@ def write_flow(path: Path, text: str) -> Path:
     return path
 
 
-def step_context(tmp_path: Path, connectors: dict[str, Any] | None = None, *, env: dict[str, str] | None = None, scrubber: Scrubber | None = None) -> StepContext:
+def step_context(
+    tmp_path: Path,
+    connectors: dict[str, Any] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    scrubber: Scrubber | None = None,
+) -> StepContext:
     """A context for calling a step's ``run`` directly in a unit test."""
     workspace = tmp_path / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)

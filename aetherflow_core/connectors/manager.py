@@ -78,7 +78,7 @@ class ConnectorManager(Mapping[str, Any]):
             instance = cls(config=resource.config, options=resource.options)
         except AetherflowError:
             raise
-        except Exception as exc:  # noqa: BLE001 - plugin constructors are foreign code
+        except Exception as exc:
             raise ConnectorError(
                 f"cannot construct connector: {type(exc).__name__}: {exc}",
                 resource=resource.name,

@@ -20,14 +20,14 @@ from .loader import PositionIndex, format_path, load_yaml, read_text
 if typing.TYPE_CHECKING:
     from .models import FlowSpec
 
-__all__ = ["FlowDocument", "load_flow", "parse_flow", "format_path"]
+__all__ = ["FlowDocument", "format_path", "load_flow", "parse_flow"]
 
 
 @dataclass(frozen=True)
 class FlowDocument:
     path: str | None
     sha256: str
-    spec: "FlowSpec"
+    spec: FlowSpec
     index: PositionIndex
     raw: dict
 

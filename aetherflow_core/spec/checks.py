@@ -95,7 +95,12 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
     for name, value in step.inputs.items():
         path = base + ("inputs", name)
         if name not in declared:
-            add(path, f"unknown input {name!r} for step type {step.type!r}", _did_you_mean(name, declared) or f"inputs of {step.type}: {', '.join(declared)}", key=True)
+            add(
+                path,
+                f"unknown input {name!r} for step type {step.type!r}",
+                _did_you_mean(name, declared) or f"inputs of {step.type}: {', '.join(declared)}",
+                key=True,
+            )
             continue
         if _has_template(value):
             _walk_templates(add, path, value, earlier_steps=earlier_steps, job_ids=job_ids)
@@ -107,7 +112,12 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
             add(path, f"unknown resource {value!r}", _did_you_mean(value, spec.resources) or f"resources of this flow: {', '.join(spec.resources) or 'none'}")
     for name, spec_input in declared.items():
         if spec_input.required and name not in step.inputs:
-            add(base + ("inputs",) if step.inputs else base, f"missing required input {name!r} for step type {step.type!r}", f"add `{name}:` under inputs", key=bool(step.inputs))
+            add(
+                base + ("inputs",) if step.inputs else base,
+                f"missing required input {name!r} for step type {step.type!r}",
+                f"add `{name}:` under inputs",
+                key=bool(step.inputs),
+            )
     _walk_templates(add, base + ("outputs",), step.outputs, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=True)
 
 

@@ -66,7 +66,7 @@ def test_zip_symlink_pointing_outside_is_refused(tmp_path, jail, target):
 
 
 def test_zip_symlink_inside_the_destination_is_extracted_as_a_link(tmp_path, jail):
-    root, dest = jail
+    _root, dest = jail
     archive = zip_with(tmp_path / "link.zip", [("data/file.txt", b"payload"), zip_symlink("shortcut", "data/file.txt")])
     names = zip_connector().extract(archive, dest)
     assert names == ["data/file.txt", "shortcut"]
@@ -157,7 +157,7 @@ def test_tar_hardlink_whose_target_is_not_selected_gets_the_data(tmp_path, jail)
 
 
 def test_extraction_never_writes_through_a_symlink_already_in_the_destination(tmp_path, jail):
-    root, dest = jail
+    _root, dest = jail
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (dest / "data").symlink_to(elsewhere)
@@ -168,7 +168,7 @@ def test_extraction_never_writes_through_a_symlink_already_in_the_destination(tm
 
 
 def test_archive_link_redirected_by_a_destination_link_is_removed_and_refused(tmp_path, jail):
-    root, dest = jail
+    _root, dest = jail
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (dest / "out").symlink_to(elsewhere)

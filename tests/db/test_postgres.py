@@ -167,12 +167,32 @@ def test_extract_jsonl_and_parquet_keep_types(pg, table, tmp_path):
     sql = f"SELECT * FROM {table} ORDER BY i"
     pg.export(sql, path=tmp_path / "x.jsonl", format="jsonl")
     first, second = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
-    assert first == {"i": 1, "n": 12.3, "free": 7.5, "t": "é", "ts": "2024-05-06T05:08:09.123456+00:00", "d": "2024-05-06", "b": True, "raw": "\\x00ff", "doc": {"k": [1, None]}}
+    assert first == {
+        "i": 1,
+        "n": 12.3,
+        "free": 7.5,
+        "t": "é",
+        "ts": "2024-05-06T05:08:09.123456+00:00",
+        "d": "2024-05-06",
+        "b": True,
+        "raw": "\\x00ff",
+        "doc": {"k": [1, None]},
+    }
     assert set(second.values()) == {None}
     pg.export(sql, path=tmp_path / "x.parquet", format="parquet", batch_size=1)
     table = pq.read_table(tmp_path / "x.parquet")
     types = {f.name: str(f.type) for f in table.schema}
-    assert types == {"i": "int32", "n": "decimal128(10, 2)", "free": "string", "t": "string", "ts": "timestamp[us, tz=UTC]", "d": "date32[day]", "b": "bool", "raw": "binary", "doc": "string"}
+    assert types == {
+        "i": "int32",
+        "n": "decimal128(10, 2)",
+        "free": "string",
+        "t": "string",
+        "ts": "timestamp[us, tz=UTC]",
+        "d": "date32[day]",
+        "b": "bool",
+        "raw": "binary",
+        "doc": "string",
+    }
     assert table.column("n").to_pylist() == [Decimal("12.30"), None]
     assert json.loads(table.column("doc").to_pylist()[0]) == {"k": [1, None]}
 

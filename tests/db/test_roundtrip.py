@@ -113,7 +113,12 @@ def test_sqlite_csv_duckdb_parquet_sqlite_keeps_100k_mixed_rows_identical(lite, 
     duck.execute(DUCK_SQLITE_TABLE)
     ctx = ctx_for(lite=lite, duck=duck)
 
-    extracted = DbExtract().run(ctx, DbExtract.bind_inputs({"resource": "lite", "sql": "SELECT * FROM src ORDER BY id", "output": "src.csv", "batch_size": 7000}))
+    extracted = DbExtract().run(
+        ctx,
+        DbExtract.bind_inputs(
+            {"resource": "lite", "sql": "SELECT * FROM src ORDER BY id", "output": "src.csv", "batch_size": 7000}
+        ),
+    )
     assert extracted.outputs["rows"] == ROWS
     assert DbLoad().run(ctx, DbLoad.bind_inputs({"resource": "duck", "table": "mid", "input": "src.csv"})).outputs["rows"] == ROWS
     assert DbExtract().run(ctx, DbExtract.bind_inputs({"resource": "duck", "sql": "SELECT * FROM mid", "output": "mid.parquet"})).outputs["rows"] == ROWS
@@ -138,7 +143,9 @@ def test_sqlite_csv_writes_null_as_empty_field_and_empty_string_quoted(lite, ctx
 
 
 def test_duckdb_connector_round_trips_through_its_own_files(duck, tmp_path):
-    duck.execute("CREATE TABLE t AS SELECT range AS id, CASE WHEN range % 3 = 0 THEN NULL WHEN range % 3 = 1 THEN '' ELSE 'v' || range END AS s FROM range(1000)")
+    duck.execute(
+        "CREATE TABLE t AS SELECT range AS id, CASE WHEN range % 3 = 0 THEN NULL WHEN range % 3 = 1 THEN '' ELSE 'v' || range END AS s FROM range(1000)"
+    )
     for fmt in ("csv", "tsv", "jsonl", "parquet"):
         out = tmp_path / f"t.{fmt}"
         assert duck.export("SELECT * FROM t", path=out, format=fmt)["rows"] == 1000

@@ -207,7 +207,7 @@ def test_one_connector_serves_several_threads_at_once(sftp, remote_dir, tmp_path
         try:
             sftp.write_bytes(f"{name}/{file_name}", data)
             sftp.download(f"{name}/{file_name}", tmp_path / file_name)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=item) for item in payloads.items()]

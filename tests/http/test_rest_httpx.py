@@ -77,7 +77,7 @@ def test_one_client_serves_many_threads(http_srv, make_api):
     def call(i):
         try:
             results.append(api.get("/echo", params={"i": i}).json()["query"]["i"])
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]

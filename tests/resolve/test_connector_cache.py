@@ -13,7 +13,7 @@ from aetherflow_core.connectors.registry import register_connector
 from aetherflow_core.errors import ConnectorError
 from aetherflow_core.resolve import ResolvedResource
 
-built: list["CountingConnector"] = []
+built: list[CountingConnector] = []
 
 
 @register_connector(kind="test", driver="counting", replace=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import email
-import logging
 import email.policy
+import logging
 import ssl
 import tempfile
 import warnings

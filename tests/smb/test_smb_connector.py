@@ -128,7 +128,7 @@ def test_concurrent_transfers_through_one_connector(smb, remote_dir):
         try:
             smb.write_bytes(path, data)
             assert smb.read_bytes(path) == data
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=item) for item in payloads.items()]

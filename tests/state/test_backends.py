@@ -34,7 +34,7 @@ def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_s
                     store = PostgresStateStore(dsn)
                     store.close()
                     outcomes[index] = "ok"
-                except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                except Exception as exc:
                     outcomes[index] = exc
 
             threads = [threading.Thread(target=open_store, args=(i,)) for i in range(8)]
@@ -111,7 +111,7 @@ def test_postgres_store_survives_a_dropped_connection(pg_server):
 
 def _secret_flow(state_dsn_env: str = "AF_STATE_DSN") -> str:
     jobs = "- id: j\n  steps:\n    - {id: s, type: check_items, inputs: {items: [1]}}\n"
-    return flow_yaml("secretive", jobs, state='{backend: postgres, dsn: "{{ env.%s }}"}' % state_dsn_env)
+    return flow_yaml("secretive", jobs, state='{backend: postgres, dsn: "{{ env.' + state_dsn_env + ' }}"}')
 
 
 def test_the_postgres_dsn_password_never_appears_in_output_or_errors(pg_backend):

@@ -7,6 +7,7 @@ directories and work roots) that share only the state database.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 
@@ -61,7 +62,7 @@ def test_eight_processes_contending_for_one_key_never_overlap(backend, hosts):
         sections.setdefault(pid, {})[kind] = float(stamp)
     assert len(sections) == 8 and all(set(s) == {"start", "end"} for s in sections.values())
     ordered = sorted(sections.values(), key=lambda s: s["start"])
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in itertools.pairwise(ordered):
         assert later["start"] >= earlier["end"], "critical sections overlap in time"
     store = backend.open()
     try:
@@ -227,7 +228,13 @@ def test_hold_of_a_busy_key_raises_lock_held_error_naming_the_holder(backend):
 
 def test_with_lock_returns_the_inner_steps_outputs_and_releases_the_lock(backend, hosts):
     host, _ = hosts
-    flow = write_flow_for(hosts, "inner.yaml", with_lock_flow("inner", backend.state_yaml, "k1", 30, 0, "{type: check_items, id: count, inputs: {items: 'a,b,c'}}"))
+    flow = write_flow_for(
+        hosts,
+        "inner.yaml",
+        with_lock_flow(
+            "inner", backend.state_yaml, "k1", 30, 0, "{type: check_items, id: count, inputs: {items: 'a,b,c'}}"
+        ),
+    )
     result = host.run("run", flow, "--json")
     assert result.exit_code == 0, result.stderr
     (step,) = result.json["jobs"][0]["steps"]

@@ -112,7 +112,15 @@ def test_reading_commands_never_create_a_state_file(tmp_path):
 
 def test_runs_show_of_an_unknown_run_exits_2_with_a_hint(backend, hosts):
     host, _ = hosts
-    flow = write_flow_for(hosts, "any.yaml", flow_yaml("any", "- id: j\n  steps:\n    - {id: s, type: check_items, inputs: {items: [1]}}\n", state=backend.state_yaml))
+    flow = write_flow_for(
+        hosts,
+        "any.yaml",
+        flow_yaml(
+            "any",
+            "- id: j\n  steps:\n    - {id: s, type: check_items, inputs: {items: [1]}}\n",
+            state=backend.state_yaml,
+        ),
+    )
     assert host.run("run", flow).exit_code == 0
     result = host.run("runs", "show", "no-such-run", "--flow", flow)
     assert result.exit_code == 2
@@ -120,7 +128,15 @@ def test_runs_show_of_an_unknown_run_exits_2_with_a_hint(backend, hosts):
 
 
 def _locks_flow(backend, hosts) -> str:
-    return write_flow_for(hosts, "locks.yaml", flow_yaml("locks", "- id: j\n  steps:\n    - {id: s, type: check_items, inputs: {items: [1]}}\n", state=backend.state_yaml))
+    return write_flow_for(
+        hosts,
+        "locks.yaml",
+        flow_yaml(
+            "locks",
+            "- id: j\n  steps:\n    - {id: s, type: check_items, inputs: {items: [1]}}\n",
+            state=backend.state_yaml,
+        ),
+    )
 
 
 def _dead_pid() -> int:

@@ -108,7 +108,14 @@ class ArchiveConnector(ConnectorBase):
 
     # -- create -------------------------------------------------------------------------
 
-    def create(self, output: str | os.PathLike, files: Iterable[str | os.PathLike], base_dir: str | os.PathLike | None = None, *, progress: ProgressCallback | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        output: str | os.PathLike,
+        files: Iterable[str | os.PathLike],
+        base_dir: str | os.PathLike | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
         """Write an archive of ``files`` (files or directories) to ``output`` atomically.
 
         Names in the archive are relative to ``base_dir`` when given (every file must
@@ -172,7 +179,14 @@ class ArchiveConnector(ConnectorBase):
 
     # -- extract ------------------------------------------------------------------------
 
-    def extract(self, archive: str | os.PathLike, dest_dir: str | os.PathLike, members: Iterable[str] | None = None, *, progress: ProgressCallback | None = None) -> list[str]:
+    def extract(
+        self,
+        archive: str | os.PathLike,
+        dest_dir: str | os.PathLike,
+        members: Iterable[str] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> list[str]:
         """Extract ``archive`` (or only ``members``) into ``dest_dir``; returns the
         relative paths of the files extracted, in archive order."""
         source = Path(archive)

@@ -285,7 +285,7 @@ class _CsvSink(_Sink):
         import pyarrow.csv as pcsv
 
         self._pcsv = pcsv
-        self._fh = open(path, "wb", buffering=COPY_BLOCK_SIZE)  # noqa: SIM115 - closed in close()
+        self._fh = open(path, "wb", buffering=COPY_BLOCK_SIZE)
         self._options = pcsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style="needed")
         if header and self.columns:
             line = io.StringIO()
@@ -309,7 +309,7 @@ class _CsvSink(_Sink):
 class _JsonlSink(_Sink):
     def __init__(self, path, columns, header, hints):
         super().__init__(path, columns, header, hints)
-        self._fh = open(path, "w", encoding="utf-8", newline="\n", buffering=COPY_BLOCK_SIZE)  # noqa: SIM115
+        self._fh = open(path, "w", encoding="utf-8", newline="\n", buffering=COPY_BLOCK_SIZE)
 
     def write(self, rows):
         columns = self.columns

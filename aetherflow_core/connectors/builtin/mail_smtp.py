@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -187,7 +186,7 @@ class SMTPConnector(ConnectorBase):
             yield
         except AetherflowError:
             raise
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise self.error(f"{action}: timed out after {self.opt('timeout_seconds'):g}s", ConnectorTimeout) from exc
         except ssl.SSLCertVerificationError as exc:
             raise self.error(

@@ -416,7 +416,7 @@ class SFTPConnector(RemoteFilesConnector):
             yield
         except ConnectorError:
             raise
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise self.error(
                 f"{action} failed: no answer from {self._address} within {self.opt('timeout_seconds'):g} s",
                 ConnectorTimeout,

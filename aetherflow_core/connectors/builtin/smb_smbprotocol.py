@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
@@ -108,7 +108,7 @@ class SMBConnector(RemoteFilesConnector):
 
     def _timeout(self) -> int:
         # smbprotocol's socket layer wants a whole number of seconds.
-        return max(1, int(round(float(self.opt("timeout_seconds")))))
+        return max(1, round(float(self.opt("timeout_seconds"))))
 
     def _connect(self) -> _Session:
         import smbclient
@@ -586,7 +586,7 @@ def _pipelined_write(raw: Any, session: _Session, reader: IO[bytes], timeout: in
             done = 0
             while done < len(chunk):
 
-                def build(length: int) -> tuple[Any, Any]:
+                def build(length: int, chunk: bytes = chunk, done: int = done, offset: int = offset) -> tuple[Any, Any]:
                     piece = chunk if (done == 0 and length == len(chunk)) else chunk[done : done + length]
                     return raw.fd.write(piece, offset=offset + done, send=False)[0], length
 
@@ -633,7 +633,7 @@ def _entry(path: str, info: Any) -> FileEntry:
 def _timestamp(value: Any) -> float:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.timestamp()
     return float(value or 0)
 

@@ -162,7 +162,12 @@ class DbLoad(Step):
         "input": Input(str, required=True, help="file to load, relative to the job workspace"),
         "format": Input(str, choices=FORMATS, help="file format; default from the input's extension"),
         "header": Input(bool, default=True, help="the file starts with a header line (csv, tsv)"),
-        "mode": Input(str, default="append", choices=LOAD_MODES, help="append, truncate (empty the table first) or replace (drop and create it from the file's columns)"),
+        "mode": Input(
+            str,
+            default="append",
+            choices=LOAD_MODES,
+            help="append, truncate (empty the table first) or replace (drop and create it from the file's columns)",
+        ),
     }
     outputs = ("rows",)
 
