@@ -148,7 +148,7 @@ def connectors_list_command(session, kind, json_output) -> int:
     rows = list_connectors(kind, with_schema=json_output)
     if kind and not rows:
         from aetherflow_core.connectors.registry import entries
-        from aetherflow_core.steps.base import suggest
+        from aetherflow_core.errors import suggest
 
         kinds = sorted({e.kind for e in entries()})
         raise UserError(f"no connectors of kind {kind!r}{suggest(kind, kinds)}", hint=f"kinds: {', '.join(kinds)}")
@@ -178,7 +178,7 @@ def connectors_show_command(session, name, json_output) -> int:
 
 def steps_list_command(session, json_output) -> int:
     from aetherflow_core.prepare import Invocation
-    from aetherflow_core.steps.base import list_steps
+    from aetherflow_core.steps.registry import list_steps
 
     _environment(session, Invocation())
     rows = list_steps()

@@ -24,7 +24,9 @@ from .errors import (
     TemplateError,
     UserError,
 )
-from .steps.base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult, list_steps, register_step
+from .status import Status
+from .steps.base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult
+from .steps.registry import list_steps, register_step
 
 __all__ = [
     "STEP_SKIPPED",
@@ -42,6 +44,7 @@ __all__ = [
     "PluginError",
     "ResolutionError",
     "SpecError",
+    "Status",
     "Step",
     "StepContext",
     "StepError",

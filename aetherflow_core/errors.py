@@ -7,7 +7,20 @@ context (file, line, YAML path, resource, kind, driver) to be acted upon.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass
+
+
+def closest(name: str, candidates) -> str | None:
+    """The candidate closest to ``name`` (a likely typo of it), or None."""
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def suggest(name: str, candidates) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    match = closest(name, candidates)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 @dataclass(frozen=True)

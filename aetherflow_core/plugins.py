@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from .connectors import registry
 from .errors import AetherflowError, PluginError
+from .registration import loading_origin
 
 log = logging.getLogger("aetherflow.plugins")
 
@@ -58,7 +58,7 @@ def load_plugins(paths: Iterable[str], *, strict: bool = True, entry_points: boo
     for origin, target in jobs:
         if origin in _loaded:
             continue
-        with registry.loading_origin(origin):
+        with loading_origin(origin):
             try:
                 if isinstance(target, Path):
                     _import_file(target)

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Location, ProfileError
+from .errors import Location, ProfileError, suggest
 from .spec.loader import PositionIndex, format_path, read_yaml_file
-from .steps.base import suggest
 
 _SECTIONS = ("config", "options", "decode")
 _PROFILE_KEYS = (*_SECTIONS, "resources", "description")

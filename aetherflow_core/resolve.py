@@ -17,12 +17,11 @@ from typing import Any
 from .connectors import registry
 from .connectors.schema import CoercionError, Schema, coerce
 from .env import EnvSnapshot
-from .errors import AetherflowError, Location, ResolutionError, SecretsError
+from .errors import AetherflowError, Location, ResolutionError, SecretsError, suggest
 from .profiles import Profiles, merge_into
 from .redaction import Scrubber, is_secret_key, redact_mapping, url_passwords
 from .secrets import SecretsProvider
 from .spec import FlowDocument
-from .steps.base import suggest
 from .templating import ENGINE, EnvView
 
 SECTIONS = ("config", "options")

@@ -26,17 +26,19 @@ from typing import Any
 
 from .connectors.manager import ConnectorManager
 from .context import StepContext, no_progress
-from .errors import AetherflowError, Interrupted, LockHeldError, UserError
+from .errors import AetherflowError, Interrupted, LockHeldError, UserError, suggest
 from .locks import LockManager, process_alive
 from .logs import ContextLogger, get_logger
 from .prepare import PreparedFlow, raise_first_error
 from .spec.models import JobSpec, StepSpec
 from .state import flow_state_location
 from .state.base import StateStore
-from .steps.base import STEP_SKIPPED, STEP_SUCCESS, StepResult, get_step
+from .status import STEP_RESULT_STATUSES, Status
+from .steps.base import StepResult
+from .steps.registry import get_step
 from .templating import ENGINE, EnvView, NamedMapping, named
 
-SUCCESS, FAILED, BLOCKED, SKIPPED, RUNNING = "SUCCESS", "FAILED", "BLOCKED", "SKIPPED", "RUNNING"
+SUCCESS, FAILED, BLOCKED, SKIPPED, RUNNING = Status.SUCCESS, Status.FAILED, Status.BLOCKED, Status.SKIPPED, Status.RUNNING
 
 
 @dataclass
@@ -112,15 +114,12 @@ def plan_jobs(jobs: list[JobSpec], selected: list[str] | None = None) -> list[Jo
     position = {job.id: i for i, job in enumerate(jobs)}
     wanted = set(by_id)
     if selected:
-        from .errors import UserError as _UserError
-        from .steps.base import suggest
-
         wanted = set()
         pending = list(selected)
         while pending:
             job_id = pending.pop()
             if job_id not in by_id:
-                raise _UserError(f"unknown job {job_id!r}{suggest(job_id, by_id)}", hint=f"jobs of this flow: {', '.join(by_id)}")
+                raise UserError(f"unknown job {job_id!r}{suggest(job_id, by_id)}", hint=f"jobs of this flow: {', '.join(by_id)}")
             if job_id not in wanted:
                 wanted.add(job_id)
                 pending.extend(by_id[job_id].depends_on)
@@ -572,9 +571,9 @@ class Runner:
         )
         result = cls().run(ctx, inputs)
         if result is None:
-            result = StepResult(STEP_SUCCESS, {})
+            result = StepResult(Status.SUCCESS, {})
         if not isinstance(result, StepResult):
             raise TypeError(f"step type {step.type!r} returned {type(result).__name__}, not StepResult")
-        if result.status not in (STEP_SUCCESS, STEP_SKIPPED):
+        if result.status not in STEP_RESULT_STATUSES:
             raise ValueError(f"step type {step.type!r} returned status {result.status!r}")
         return result

@@ -15,8 +15,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..errors import AetherflowError, ConnectorError
-from ..steps.base import suggest
+from ..errors import AetherflowError, ConnectorError, suggest
 from . import registry
 
 _process_cache: dict[str, Any] = {}

@@ -9,16 +9,12 @@ driver becomes an error that says what to install. Plugins register classes with
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import MissingDependencyError, PluginError, RegistryError
-from ..steps.base import suggest
+from ..errors import MissingDependencyError, PluginError, RegistryError, suggest
+from ..registration import current_origin, import_target
 
 _BUILTIN_MODULE = "aetherflow_core.connectors.builtin."
 
@@ -60,24 +56,6 @@ _BUILTINS: tuple[ConnectorEntry, ...] = (
 )
 
 _entries: dict[tuple[str, str], ConnectorEntry] = {e.key: e for e in _BUILTINS}
-_origin = threading.local()
-
-
-@contextmanager
-def loading_origin(origin: str) -> Iterator[None]:
-    """Attribute registrations made inside the block to ``origin`` (a plugin)."""
-    previous = getattr(_origin, "value", None)
-    _origin.value = origin
-    try:
-        yield
-    finally:
-        _origin.value = previous
-
-
-def current_origin(cls) -> str:
-    return getattr(_origin, "value", None) or f"plugin:{cls.__module__}"
-
-
 def register_connector(*, kind: str, driver: str, replace: bool = False, summary: str | None = None, requires=()):
     """Class decorator registering a connector for ``(kind, driver)``."""
 
@@ -142,13 +120,12 @@ def load_class(entry: ConnectorEntry):
         )
     if entry.cls is not None:
         return entry.cls
-    module_name, _, attr = entry.target.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = import_target(entry.target)
     except ImportError as exc:
         raise MissingDependencyError(
             f"connector {entry.kind}/{entry.driver} cannot be imported: {exc}",
-            hint=f"install it: {entry.install or 'pip install ' + (exc.name or module_name)}",
+            hint=f"install it: {entry.install or 'pip install ' + (exc.name or entry.target.partition(':')[0])}",
         ) from None
     cls.kind, cls.driver = entry.kind, entry.driver
     _entries[entry.key] = replace(entry, cls=cls)
@@ -165,8 +142,7 @@ def schema_of(entry: ConnectorEntry) -> tuple[dict | None, dict | None]:
     Built-in connector modules import their drivers lazily, so reading the schema
     imports none of them.
     """
-    module_name, _, attr = entry.target.partition(":")
-    cls = entry.cls or getattr(importlib.import_module(module_name), attr)
+    cls = entry.cls or import_target(entry.target)
     return _schema_dict(cls.config_schema), _schema_dict(cls.options_schema)
 
 

@@ -83,7 +83,7 @@ def _type_name(value: Any) -> str:
 
 
 def _problem(err: dict, index: PositionIndex) -> Problem:
-    from ..steps.base import closest
+    from ..errors import closest
 
     loc = tuple(err["loc"])
     kind = err["type"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import AetherflowError, Problem
-from ..steps.base import closest, get_step, step_types
+from ..errors import AetherflowError, Problem, closest
+from ..steps.registry import get_step, step_types
 from ..templating import ENGINE
 
 _STEP_REF = re.compile(r"\bsteps\.([A-Za-z0-9_-]+)")

@@ -10,7 +10,8 @@ import pytest
 
 from aetherflow_core.connectors.builtin.archive_tar import TarArchiveConnector
 from aetherflow_core.errors import StepError
-from aetherflow_core.steps.base import STEP_SUCCESS, get_step
+from aetherflow_core.steps.base import STEP_SUCCESS
+from aetherflow_core.steps.registry import get_step
 from tests.archive.builders import zip_with
 from tests.helpers import base_env, run_cli, step_context, write_flow
 

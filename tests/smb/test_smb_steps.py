@@ -11,7 +11,8 @@ import pytest
 from aetherflow_core.connectors.builtin.fs_local import LocalFilesConnector
 from aetherflow_core.connectors.builtin.sftp_paramiko import SFTPConnector
 from aetherflow_core.errors import ConnectorError
-from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS, get_step
+from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS
+from aetherflow_core.steps.registry import get_step
 from tests.helpers import step_context
 from tests.smb.support import make_connector, sha256_of, share_file
 

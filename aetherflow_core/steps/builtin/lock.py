@@ -8,7 +8,8 @@ TTL) and released when the step ends, whatever the outcome.
 from __future__ import annotations
 
 from ...errors import StepError, StepInputError
-from ..base import Input, Step, StepResult, get_step
+from ..base import Input, Step, StepResult
+from ..registry import get_step
 
 _INNER_KEYS = ("type", "id", "inputs")
 

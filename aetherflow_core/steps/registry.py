@@ -1,0 +1,98 @@
+"""The step registry: step type name -> step class.
+
+Built-in steps are declared as data (type -> ``"module:Class"``) and imported the first
+time they are needed, so listing the types imports nothing. Plugins register classes
+with :func:`register_step`. The connector registry (:mod:`aetherflow_core.connectors.registry`)
+works the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import PluginError, RegistryError, suggest
+from ..registration import current_origin, import_target
+from .base import Step
+
+_BUILTIN_STEPS: dict[str, str] = {
+    "external.process": "aetherflow_core.steps.builtin.process:ExternalProcess",
+    "check_items": "aetherflow_core.steps.builtin.items:CheckItems",
+    "with_lock": "aetherflow_core.steps.builtin.lock:WithLock",
+    "db_execute": "aetherflow_core.steps.builtin.db:DbExecute",
+    "db_fetch": "aetherflow_core.steps.builtin.db:DbFetch",
+    "db_extract": "aetherflow_core.steps.builtin.db:DbExtract",
+    "db_load": "aetherflow_core.steps.builtin.db:DbLoad",
+    "http_request": "aetherflow_core.steps.builtin.http:HttpRequest",
+    "http_download": "aetherflow_core.steps.builtin.http:HttpDownload",
+    "mail_send": "aetherflow_core.steps.builtin.mail:MailSend",
+    "files_list": "aetherflow_core.steps.builtin.files:FilesList",
+    "files_download": "aetherflow_core.steps.builtin.files:FilesDownload",
+    "files_upload": "aetherflow_core.steps.builtin.files:FilesUpload",
+    "files_delete": "aetherflow_core.steps.builtin.files:FilesDelete",
+    "files_copy": "aetherflow_core.steps.builtin.files:FilesCopy",
+    "archive_create": "aetherflow_core.steps.builtin.archive:ArchiveCreate",
+    "archive_extract": "aetherflow_core.steps.builtin.archive:ArchiveExtract",
+}
+
+_registered: dict[str, type[Step]] = {}
+_origins: dict[str, str] = {}
+
+
+def register_step(type_name: str | None = None, *, replace: bool = False):
+    """Class decorator registering a step under ``type_name`` (default: ``cls.type``)."""
+
+    def decorate(cls: type[Step]) -> type[Step]:
+        name = type_name or cls.type
+        if not name:
+            raise PluginError(f"step class {cls.__qualname__} has no type name")
+        if not (isinstance(cls, type) and issubclass(cls, Step)):
+            raise PluginError(f"{cls!r} is not a subclass of aetherflow Step")
+        if not replace and (name in _registered or name in _BUILTIN_STEPS):
+            raise RegistryError(f"step type {name!r} is already registered", hint="pass replace=True to override it")
+        cls.type = name
+        _registered[name] = cls
+        _origins[name] = current_origin(cls)
+        return cls
+
+    return decorate
+
+
+def step_types() -> list[str]:
+    return sorted(set(_BUILTIN_STEPS) | set(_registered))
+
+
+def get_step(type_name: str) -> type[Step]:
+    cls = _registered.get(type_name)
+    if cls is not None:
+        return cls
+    target = _BUILTIN_STEPS.get(type_name)
+    if target is None:
+        raise RegistryError(f"unknown step type {type_name!r}{suggest(type_name, step_types())}")
+    cls = import_target(target)
+    _registered.setdefault(type_name, cls)
+    _origins.setdefault(type_name, "builtin")
+    return cls
+
+
+def list_steps() -> list[dict[str, Any]]:
+    rows = []
+    for name in step_types():
+        cls = get_step(name)
+        rows.append(
+            {
+                "type": name,
+                "origin": _origins.get(name, "builtin"),
+                "summary": cls.summary,
+                "inputs": {
+                    key: {
+                        "type": spec.type_name(),
+                        "required": spec.required,
+                        "default": spec.default,
+                        "help": spec.help,
+                    }
+                    for key, spec in cls.inputs.items()
+                },
+                "outputs": list(cls.outputs),
+            }
+        )
+    return rows
