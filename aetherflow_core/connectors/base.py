@@ -10,12 +10,15 @@ kind and driver through :meth:`ConnectorBase.error` and :meth:`ConnectorBase.tra
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from ..errors import AetherflowError, ConnectorError
 from .schema import Schema
+
+#: Called with the amount of work just done (bytes, rows or files, as the call documents).
+ProgressCallback = Callable[[int], None]
 
 _instance_lock_guard = threading.Lock()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.connectors.builtin._files import FileEntry, RemoteFilesConnector
+from aetherflow_core.api import RemoteFile, RemoteFilesConnector
 from aetherflow_core.errors import ConnectorError, StepError, StepInputError
 from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS
 from aetherflow_core.steps.builtin.files import (
@@ -139,10 +139,10 @@ class LyingServer(RemoteFilesConnector):
     kind, driver = "fs", "lying"
 
     def list(self, dir="", pattern="*", recursive=False):
-        return [FileEntry(f"{dir}/../../x", "../../x", False, 1, 0.0), FileEntry("/etc/passwd", "passwd", False, 1, 0.0)]
+        return [RemoteFile(f"{dir}/../../x", "../../x", False, 1, 0.0), RemoteFile("/etc/passwd", "passwd", False, 1, 0.0)]
 
     def stat(self, path):
-        return FileEntry(path, path.rsplit("/", 1)[-1], False, 1, 0.0)
+        return RemoteFile(path, path.rsplit("/", 1)[-1], False, 1, 0.0)
 
     def download(self, path, local, *, progress=None):
         self.downloaded.append(str(local))
@@ -284,7 +284,7 @@ def test_files_copy_within_one_sftp_resource(sshd, ctx, remote_dir):
 
 @pytest.mark.parametrize("name", ["../x", "..\\x", "a/../../b", "/etc/passwd", "\\\\server\\share\\x", "C:\\x", "C:x", "", ".", "a/\0b"])
 def test_names_that_could_leave_the_destination_are_refused(tmp_path, name):
-    from aetherflow_core.connectors.builtin._files import safe_local_path
+    from aetherflow_core.connectors.families.files import safe_local_path
 
     with pytest.raises(StepError, match="refusing remote name"):
         safe_local_path(tmp_path, name)
@@ -292,6 +292,6 @@ def test_names_that_could_leave_the_destination_are_refused(tmp_path, name):
 
 @pytest.mark.parametrize(("name", "parts"), [("a/b", ("a", "b")), ("a\\b", ("a", "b")), ("./sub/./c", ("sub", "c")), ("1:x", ("1:x",))])
 def test_harmless_names_land_inside_the_destination(tmp_path, name, parts):
-    from aetherflow_core.connectors.builtin._files import safe_local_path
+    from aetherflow_core.connectors.families.files import safe_local_path
 
     assert safe_local_path(tmp_path, name) == tmp_path.resolve().joinpath(*parts)

@@ -2,7 +2,7 @@
 
 New archives use the POSIX (pax) format, so long and non-ASCII names survive, with
 owner ids and names cleared. Extraction detects the compression by itself; devices,
-FIFOs and links pointing outside the destination are refused (see :mod:`._archive`).
+FIFOs and links pointing outside the destination are refused (see :mod:`aetherflow_core.connectors.families.archive`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import ConnectorConfigError
+from ..base import ProgressCallback
+from ..families.archive import ArchiveConnector, Member, Refused
 from ..schema import Field
-from ._archive import ArchiveConnector, Member, ProgressCallback, Refused
 
 #: gzip's own default; tarfile's (9) costs much time for little size.
 _DEFAULT_GZIP_LEVEL = 6

@@ -2,7 +2,7 @@
 
 Unix permission bits stored in an entry (``external_attr``) are honoured: an entry
 marked as a symbolic link becomes a link, checked like any other link, and device or
-other special files are refused (see :mod:`._archive`).
+other special files are refused (see :mod:`aetherflow_core.connectors.families.archive`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import ConnectorConfigError
+from ..base import ProgressCallback
+from ..families.archive import ArchiveConnector, Member, Refused
 from ..schema import Field
-from ._archive import ArchiveConnector, Member, ProgressCallback, Refused
 
 _METHODS = {"deflated": "ZIP_DEFLATED", "stored": "ZIP_STORED", "bzip2": "ZIP_BZIP2", "lzma": "ZIP_LZMA"}
 _LEVELS = {"deflated": range(0, 10), "bzip2": range(1, 10)}

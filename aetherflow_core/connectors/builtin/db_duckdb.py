@@ -15,17 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ...atomic import display_name
 from ...errors import ConnectorConfigError
+from ...tabular import TableFormat
+from ..base import ProgressCallback
+from ..families.db import DatabaseConnector, Params
 from ..schema import Field
-from ._db import (
-    DEFAULT_BATCH_SIZE,
-    DatabaseConnector,
-    Params,
-    ProgressCallback,
-    _check_format,
-    delimiter_of,
-    display_name,
-)
 
 _EXTENSION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -116,23 +111,13 @@ class DuckDBConnector(DatabaseConnector):
 
     # -- native files -----------------------------------------------------------------------
 
-    def export(
-        self,
-        sql: str,
-        params: Params = None,
-        *,
-        path,
-        format: str,
-        header: bool = True,
-        progress: ProgressCallback | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+    def _export(
+        self, sql: str, params: Params, target: Path, fmt: TableFormat, progress: ProgressCallback | None, batch_size: int
     ) -> dict[str, Any]:
         """``COPY (sql) TO 'path'`` in DuckDB's own writer (csv, tsv, jsonl, parquet)."""
-        fmt = _check_format(format)
-        target = Path(path)
-        if fmt in ("csv", "tsv"):
-            options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {sql_string(delimiter_of(fmt))}"
-        elif fmt == "jsonl":
+        if fmt.delimited:
+            options = f"FORMAT csv, HEADER {'true' if fmt.header else 'false'}, DELIMITER {sql_string(fmt.delimiter)}"
+        elif fmt.name == "jsonl":
             options = "FORMAT json"
         else:
             options = "FORMAT parquet"
@@ -147,45 +132,29 @@ class DuckDBConnector(DatabaseConnector):
             progress(rows)
         return {"rows": rows, "columns": columns}
 
-    def load(
-        self,
-        table: str,
-        path,
-        *,
-        format: str,
-        header: bool = True,
-        mode: str = "append",
-        progress: ProgressCallback | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> int:
+    def _load(self, table: str, path: Path, fmt: TableFormat, mode: str, progress: ProgressCallback | None, batch_size: int) -> int:
         """Load with ``read_csv`` / ``read_json`` / ``read_parquet`` inside one transaction.
 
         ``replace`` creates the table from the file with DuckDB's type detection;
         ``append``/``truncate`` read CSV columns as text and let the table's types
         convert them, matching columns by name when the file has a header."""
-        fmt = _check_format(format)
-        if mode not in ("append", "truncate", "replace"):
-            raise self.error(f"unknown load mode {mode!r}; expected one of append, truncate, replace", ConnectorConfigError)
-        source = sql_string(str(Path(path)))
+        source = sql_string(str(path))
         by_name = True
-        if fmt in ("csv", "tsv"):
+        if fmt.delimited:
             reader = (
-                f"read_csv({source}, header={'true' if header else 'false'}, delim={sql_string(delimiter_of(fmt))}, "
+                f"read_csv({source}, header={'true' if fmt.header else 'false'}, delim={sql_string(fmt.delimiter)}, "
                 "quote='\"', escape='\"', allow_quoted_nulls=false"
                 + ("" if mode == "replace" else ", all_varchar=true")
                 + ")"
             )
-            by_name = header
-        elif fmt == "jsonl":
+            by_name = fmt.header
+        elif fmt.name == "jsonl":
             reader = f"read_json({source}, format='newline_delimited')"
         else:
             reader = f"read_parquet({source})"
-        if mode == "replace" and fmt in ("csv", "tsv") and not header:
-            raise self.error(
-                f"load {table} from '{Path(path).name}': mode 'replace' needs the file's column names (a header line)",
-                ConnectorConfigError,
-            )
-        action = f"load {table} from '{Path(path).name}'"
+        action = f"load {table} from '{path.name}'"
+        if mode == "replace" and fmt.delimited and not fmt.header:
+            raise self.error(f"{action}: mode 'replace' needs the file's column names (a header line)", ConnectorConfigError)
         with self.transaction(), self._using(action) as session:
             conn = session.conn
             if mode == "replace":

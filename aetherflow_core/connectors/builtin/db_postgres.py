@@ -24,32 +24,18 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from ...atomic import display_name
 from ...errors import ConnectorConfigError
+from ...tabular import BLOCK_SIZE, CsvSource, ParquetSource, Source, TableFormat, arrow_batches_as_csv, copy_file_blocks, json_text
+from ..base import ProgressCallback
+from ..families.db import DatabaseConnector, Params, ResultColumns, quote_ident
 from ..schema import Field
-from ._db import (
-    COPY_BLOCK_SIZE,
-    DEFAULT_BATCH_SIZE,
-    CsvSource,
-    DatabaseConnector,
-    Params,
-    ParquetSource,
-    ProgressCallback,
-    ResultColumns,
-    Source,
-    _check_format,
-    _plain,
-    arrow_batches_as_csv,
-    copy_file_blocks,
-    delimiter_of,
-    display_name,
-    quote_ident,
-)
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _CONNINFO_KEYS = ("host", "port", "dbname", "user", "password", "sslmode", "sslrootcert")
 _PROGRESS_EVERY = 1 << 16
 
-# Result column type OIDs -> type hints (see _db.arrow_type).
+# Result column type OIDs -> type hints (see tabular.arrow_type).
 _OID_HINTS = {
     16: "bool",
     20: "int64",
@@ -200,31 +186,21 @@ class PostgresConnector(DatabaseConnector):
 
     # -- COPY fast paths -------------------------------------------------------------------
 
-    def export(
-        self,
-        sql: str,
-        params: Params = None,
-        *,
-        path,
-        format: str,
-        header: bool = True,
-        progress: ProgressCallback | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+    def _export(
+        self, sql: str, params: Params, target: Path, fmt: TableFormat, progress: ProgressCallback | None, batch_size: int
     ) -> dict[str, Any]:
         """CSV/TSV through ``COPY (sql) TO STDOUT``; JSON Lines and Parquet through the
         generic streamed path (pyarrow for Parquet)."""
-        fmt = _check_format(format)
-        if fmt not in ("csv", "tsv"):
-            return super().export(sql, params, path=path, format=fmt, header=header, progress=progress, batch_size=batch_size)
-        target = Path(path)
-        delimiter = delimiter_of(fmt)
+        if not fmt.delimited:
+            return super()._export(sql, params, target, fmt, progress, batch_size)
+        delimiter = fmt.delimiter
         query = sql.strip().rstrip(";").strip()
         # The newline keeps a trailing "-- comment" from swallowing the parenthesis.
         copy_sql = f"COPY (\n{query}\n) TO STDOUT (FORMAT csv, HEADER true, DELIMITER {_copy_literal(delimiter)})"
         with self._using(f"extract to '{display_name(target)}'") as session:
             cursor = session.conn.cursor()
-            with cursor.copy(copy_sql, params or None) as copy, open(target, "wb", buffering=COPY_BLOCK_SIZE) as fh:
-                header_line, rows = self._copy_out(session.conn, copy, fh, header, progress)
+            with cursor.copy(copy_sql, params or None) as copy, open(target, "wb", buffering=BLOCK_SIZE) as fh:
+                header_line, rows = self._copy_out(session.conn, copy, fh, fmt.header, progress)
         columns = next(csv.reader([header_line.decode("utf-8").rstrip("\r\n")], delimiter=delimiter), [])
         return {"rows": rows, "columns": columns}
 
@@ -296,7 +272,7 @@ class PostgresConnector(DatabaseConnector):
     def _truncate_sql(self, table: str) -> str:
         return f"TRUNCATE {table}"
 
-    def _load_rows(self, table: str, source: Source, fmt: str, path: Path, progress: ProgressCallback | None, action: str) -> int:
+    def _load_rows(self, table: str, source: Source, path: Path, progress: ProgressCallback | None, action: str) -> int:
         columns = f" ({', '.join(quote_ident(c) for c in source.columns)})" if source.columns else ""
         with self._using(action) as session:
             cursor = session.conn.cursor()
@@ -324,7 +300,7 @@ class PostgresConnector(DatabaseConnector):
                     with cursor.copy(sql) as copy:
                         for rows in source.batches():
                             for row in rows:
-                                copy.write_row([_plain(v) for v in row])
+                                copy.write_row([json_text(v) if isinstance(v, (dict, list)) else v for v in row])
                             if progress is not None:
                                 progress(len(rows))
                 return max(cursor.rowcount, 0)

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from ...errors import ConnectorConfigError
+from ...tabular import Source, json_text
+from ..families.db import DatabaseConnector, Params
 from ..schema import Field
-from ._db import DatabaseConnector, Params, Source, _json_text
 
 _PRAGMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PRAGMA_WORD = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -56,7 +57,7 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, _dt.timedelta):
         return value.total_seconds()
     if isinstance(value, (dict, list, tuple)):
-        return _json_text(value)
+        return json_text(value)
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     return str(value)

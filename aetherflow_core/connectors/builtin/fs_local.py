@@ -8,25 +8,17 @@ directory or a test fixture exactly like an SFTP server.
 from __future__ import annotations
 
 import os
-import secrets
 import stat as stat_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from ...atomic import atomic_open
 from ...errors import ConnectorConfigError, ConnectorError
+from ..base import ProgressCallback
+from ..families.files import RemoteFile, RemoteFilesConnector, copy_stream, join_path, name_matches
 from ..schema import Field
-from ._files import (
-    FileEntry,
-    ProgressCallback,
-    RemoteFilesConnector,
-    copy_local,
-    copy_stream,
-    join_path,
-    name_matches,
-    write_local_atomically,
-)
 
 
 class LocalFilesConnector(RemoteFilesConnector):
@@ -75,14 +67,14 @@ class LocalFilesConnector(RemoteFilesConnector):
         except OSError as exc:
             raise self.error(f"{action} failed: {exc.strerror or exc}") from exc
 
-    def _entry(self, path: str, local: Path, st: os.stat_result) -> FileEntry:
+    def _entry(self, path: str, local: Path, st: os.stat_result) -> RemoteFile:
         is_dir = stat_module.S_ISDIR(st.st_mode)
-        return FileEntry(path=path, name=local.name, is_dir=is_dir, size=0 if is_dir else st.st_size, mtime=st.st_mtime)
+        return RemoteFile(path=path, name=local.name, is_dir=is_dir, size=0 if is_dir else st.st_size, mtime=st.st_mtime)
 
     # -- primitives ---------------------------------------------------------------------
 
-    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
-        entries: list[FileEntry] = []
+    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[RemoteFile]:
+        entries: list[RemoteFile] = []
         pending = [(dir, self.local_path(dir))]
         with self._os(f"list {dir!r}"):
             while pending:
@@ -101,7 +93,7 @@ class LocalFilesConnector(RemoteFilesConnector):
         entries.sort(key=lambda e: e.path)
         return entries
 
-    def stat(self, path: str) -> FileEntry:
+    def stat(self, path: str) -> RemoteFile:
         local = self.local_path(path)
         with self._os(f"stat {path!r}"):
             return self._entry(path, local, local.stat())
@@ -124,33 +116,13 @@ class LocalFilesConnector(RemoteFilesConnector):
                 raise FileNotFoundError(2, "no such directory", str(local.parent))
             if not overwrite and local.exists():
                 raise FileExistsError(17, "exists", str(local))
-            tmp = local.parent / f".{local.name}.part-{secrets.token_hex(4)}"
-            try:
-                with open(tmp, "wb") as fh:
-                    written = copy_stream(reader, fh, progress)
-                if overwrite:
-                    os.replace(tmp, local)
-                else:
-                    # link() refuses an existing target: no window where a file
-                    # created meanwhile would be overwritten.
-                    os.link(tmp, local)
-                    tmp.unlink()
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        return written
+            with atomic_open(local, overwrite=overwrite) as fh:
+                return copy_stream(reader, fh, progress)
 
     def download(self, path: str, local: str | os.PathLike, *, progress: ProgressCallback | None = None) -> int:
         source = self.local_path(path)
-
-        def fill(fh: IO[bytes]) -> int:
-            with open(source, "rb") as reader:
-                return copy_stream(reader, fh, progress)
-
-        with self._os(f"download {path!r}"):
-            if progress is None:
-                return copy_local(source, Path(local))
-            return write_local_atomically(Path(local), fill)
+        with self._os(f"download {path!r}"), open(source, "rb") as reader, atomic_open(local) as fh:
+            return copy_stream(reader, fh, progress)
 
     def delete(self, path: str) -> None:
         local = self.local_path(path)

@@ -17,9 +17,7 @@ No retries happen here (a step's ``retry`` does that, visibly).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets as _secrets
 import socket
 import threading
 import time
@@ -29,25 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
-from ...redaction import mask_url_password, strip_url_credentials
+from ...redaction import mask_url_password
 from ..base import ConnectorBase
+from ..families.http import body_excerpt, read_some, save_body, shown_url
 from ..schema import Field
 
 _TRUE_WORDS = {"true", "yes", "on", "1"}
 _FALSE_WORDS = {"false", "no", "off", "0"}
-_EXCERPT = 300
-
-
-def shown_url(url: Any) -> str:
-    """A URL fit for messages: no userinfo, no password."""
-    return strip_url_credentials(mask_url_password(str(url)))
-
-
-def body_excerpt(data: bytes, limit: int = _EXCERPT) -> str:
-    """The start of a response body as one line of text."""
-    text = data[: limit * 4].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Deadline:
@@ -322,37 +308,10 @@ class HttpxConnector(ConnectorBase):
         target = Path(path)
         with self.translate(f"create the directory of {str(target)!r}"):
             target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.parent / f".{target.name}.part-{_secrets.token_hex(4)}"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with self.stream(method, url, **kwargs) as response:
-                if not response.is_success:
-                    raise self.status_error(response, body_excerpt(read_some(response)))
-                length = response.headers.get("content-length")
-                total = int(length) if length and length.isdigit() and "content-encoding" not in response.headers else None
-                with open(partial, "wb") as fh:
-                    for chunk in response.iter_bytes():
-                        fh.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        if progress is not None:
-                            progress(size, total)
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return {"path": str(target), "bytes": size, "sha256": digest.hexdigest()}
-
-
-def read_some(response, limit: int = 64 * 1024) -> bytes:
-    """Up to ``limit`` bytes of a streaming response's body (the rest is not read)."""
-    data = bytearray()
-    try:
-        for chunk in response.iter_bytes():
-            data += chunk
-            if len(data) >= limit:
-                break
-    except Exception:  # noqa: BLE001 - an excerpt is best effort; the status is the error
-        pass
-    return bytes(data[:limit])
+        with self.stream(method, url, **kwargs) as response:
+            if not response.is_success:
+                raise self.status_error(response, body_excerpt(read_some(response)))
+            length = response.headers.get("content-length")
+            total = int(length) if length and length.isdigit() and "content-encoding" not in response.headers else None
+            size, sha256 = save_body(response, target, None if progress is None else lambda received: progress(received, total))
+        return {"path": str(target), "bytes": size, "sha256": sha256}

@@ -33,21 +33,13 @@ import stat as stat_module
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import IO, Any
 
+from ...atomic import atomic_open
 from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
+from ..base import ProgressCallback
+from ..families.files import CHUNK_SIZE, RemoteFile, RemoteFilesConnector, join_path, name_matches, temp_name
 from ..schema import Field
-from ._files import (
-    CHUNK_SIZE,
-    FileEntry,
-    ProgressCallback,
-    RemoteFilesConnector,
-    join_path,
-    name_matches,
-    temp_name,
-    write_local_atomically,
-)
 
 log = logging.getLogger("aetherflow.connectors.sftp")
 
@@ -443,9 +435,9 @@ class SFTPConnector(RemoteFilesConnector):
 
     # -- primitives ---------------------------------------------------------------------
 
-    def _entry(self, path: str, attrs: Any, name: str | None = None) -> FileEntry:
+    def _entry(self, path: str, attrs: Any, name: str | None = None) -> RemoteFile:
         is_dir = stat_module.S_ISDIR(attrs.st_mode or 0)
-        return FileEntry(
+        return RemoteFile(
             path=path,
             name=name if name is not None else (posixpath.basename(path.rstrip("/")) or path),
             is_dir=is_dir,
@@ -453,8 +445,8 @@ class SFTPConnector(RemoteFilesConnector):
             mtime=float(attrs.st_mtime or 0),
         )
 
-    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
-        entries: list[FileEntry] = []
+    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[RemoteFile]:
+        entries: list[RemoteFile] = []
         with self._sftp(f"list {dir or '.'!r}") as sftp:
             pending = [dir]
             while pending:
@@ -476,7 +468,7 @@ class SFTPConnector(RemoteFilesConnector):
         entries.sort(key=lambda e: e.path)
         return entries
 
-    def stat(self, path: str) -> FileEntry:
+    def stat(self, path: str) -> RemoteFile:
         with self._sftp(f"stat {path!r}") as sftp:
             return self._entry(path, sftp.stat(path))
 
@@ -511,9 +503,8 @@ class SFTPConnector(RemoteFilesConnector):
         with self._sftp(f"download {path!r}") as sftp:
             remote, size = _open_prefetching(sftp, path)
             block_size = sftp.af_read_size
-
-            def fill(fh: IO[bytes]) -> int:
-                total = 0
+            total = 0
+            with atomic_open(local) as fh:
                 read, write = remote.read, fh.write
                 while True:
                     block = read(block_size)
@@ -525,11 +516,8 @@ class SFTPConnector(RemoteFilesConnector):
                         progress(len(block))
                 if total < size:
                     raise self.error(f"download {path!r} failed: the transfer ended after {total} of {size} bytes")
-                return total
-
-            written = write_local_atomically(Path(local), fill)
             remote.close()
-            return written
+            return total
 
     def upload_stream(self, reader: IO[bytes], path: str, *, overwrite: bool = True, progress: ProgressCallback | None = None) -> int:
         tmp = temp_name(path)

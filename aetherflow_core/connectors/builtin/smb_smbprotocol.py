@@ -34,8 +34,9 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
+from ..base import ProgressCallback
+from ..families.files import RemoteFile, RemoteFilesConnector, name_matches, temp_name
 from ..schema import Field
-from ._files import FileEntry, ProgressCallback, RemoteFilesConnector, name_matches, temp_name
 
 #: Bytes per request and requests kept outstanding per transfer, for each direction
 #: (requests are capped by the server's negotiated maximum read/write size).
@@ -204,11 +205,11 @@ class SMBConnector(RemoteFilesConnector):
 
     # -- primitives ---------------------------------------------------------------------
 
-    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
+    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[RemoteFile]:
         import smbclient
 
         root = self.relative(dir)
-        entries: list[FileEntry] = []
+        entries: list[RemoteFile] = []
         seen_dirs: set[int] = set()
         pending = [root]
         with self._call("list", root) as kw:
@@ -229,13 +230,13 @@ class SMBConnector(RemoteFilesConnector):
         entries.sort(key=lambda e: e.path)
         return entries
 
-    def stat(self, path: str) -> FileEntry:
+    def stat(self, path: str) -> RemoteFile:
         import smbclient
 
         rel = self.relative(path)
         with self._call("stat", rel) as kw:
             st = smbclient.stat(self._unc(rel), **kw)
-        return FileEntry(
+        return RemoteFile(
             path=rel,
             name=posixpath.basename(rel),
             is_dir=bool(st.st_file_attributes & _FILE_ATTRIBUTE_DIRECTORY),
@@ -619,9 +620,9 @@ def _charge(size: int) -> int:
     return max(1, (size - 1) // _CREDIT_BYTES + 1)
 
 
-def _entry(path: str, info: Any) -> FileEntry:
+def _entry(path: str, info: Any) -> RemoteFile:
     is_dir = bool(info.file_attributes & _FILE_ATTRIBUTE_DIRECTORY)
-    return FileEntry(
+    return RemoteFile(
         path=path,
         name=posixpath.basename(path),
         is_dir=is_dir,

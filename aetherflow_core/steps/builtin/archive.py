@@ -13,6 +13,7 @@ import glob
 from pathlib import Path
 from typing import Any
 
+from ...connectors.registry import get_connector_class
 from ...errors import StepError
 from ..base import STEP_SUCCESS, Input, Step, StepResult
 
@@ -30,13 +31,10 @@ _KNOWN = ".zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz"
 
 
 def _build(fmt: str, compression: str | None):
+    """A built-in archive connector with default settings."""
     if fmt == "zip":
-        from ...connectors.builtin.archive_zipfile import ZipArchiveConnector
-
-        return ZipArchiveConnector(config={}, options={})
-    from ...connectors.builtin.archive_tar import TarArchiveConnector
-
-    return TarArchiveConnector(config={"compression": compression}, options={})
+        return get_connector_class("archive", "zipfile")(config={}, options={})
+    return get_connector_class("archive", "tar")(config={"compression": compression}, options={})
 
 
 def _connector(ctx, resource: str | None, path: Path, *, sniff: bool):

@@ -1,6 +1,7 @@
 """Database steps: ``db_execute``, ``db_fetch``, ``db_extract``, ``db_load``.
 
-They work with any connector of the ``db`` family (:class:`DatabaseConnector`):
+They work with any connector of the ``db`` family (:class:`DatabaseConnector`, built-in
+or plugin):
 the steps decide what to do, the connector decides how (a driver's native COPY, or
 the generic streamed path).
 """
@@ -8,13 +9,13 @@ the generic streamed path).
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
-from ...connectors.builtin._db import DEFAULT_BATCH_SIZE, FORMATS, LOAD_MODES, DatabaseConnector, format_from_path, json_value
+from ...atomic import atomic_path
+from ...connectors.families.db import DEFAULT_BATCH_SIZE, LOAD_MODES, DatabaseConnector
 from ...errors import StepError, StepInputError
+from ...tabular import FORMATS, format_from_path, json_value
 from ..base import STEP_SUCCESS, Input, Step, StepResult
 
 _RESOURCE = Input(str, required=True, resource=True, help="name of a db resource")
@@ -122,24 +123,19 @@ class DbExtract(Step):
         db = database(ctx, inputs["resource"])
         output = ctx.path(inputs["output"], what="output")
         fmt = _file_format(self.type, output, inputs["format"])
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.parent / f".{output.name}.part-{secrets.token_hex(4)}"
         bar = ctx.progress(f"extract {inputs['resource']} -> {output.name}", unit="rows")
         try:
-            result = db.export(
-                inputs["sql"],
-                inputs["params"],
-                path=partial,
-                format=fmt,
-                header=inputs["header"],
-                progress=bar.advance,
-                batch_size=inputs["batch_size"],
-            )
-            size, sha256 = _file_digest(partial)
-            os.replace(partial, output)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+            with atomic_path(output) as partial:
+                result = db.export(
+                    inputs["sql"],
+                    inputs["params"],
+                    path=partial,
+                    format=fmt,
+                    header=inputs["header"],
+                    progress=bar.advance,
+                    batch_size=inputs["batch_size"],
+                )
+                size, sha256 = _file_digest(partial)
         finally:
             bar.close()
         outputs: dict[str, Any] = {

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...connectors.builtin._files import join_path, safe_local_path, safe_parts
+from ...connectors.families.files import join_path, safe_local_path, safe_parts
 from ...errors import StepError, StepInputError
 from ..base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult
 

@@ -9,15 +9,11 @@ atomically and reports its size and SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import secrets as _secrets
-from pathlib import Path
 from typing import Any
 
-from ...connectors.builtin.rest_httpx import body_excerpt, read_some, shown_url
+from ...connectors.families.http import body_excerpt, read_some, save_body, shown_url
 from ...errors import StepError, StepInputError
 from ...redaction import MASK, is_secret_key
 from ..base import STEP_SUCCESS, Input, Step, StepResult
@@ -99,25 +95,6 @@ def _public_headers(headers) -> dict[str, str]:
     return {k.lower(): (MASK if is_secret_key(k) else v) for k, v in headers.items()}
 
 
-def _stream_to_file(response, target: Path) -> tuple[int, str]:
-    """The response body written to ``target`` atomically: ``(bytes, sha256)``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.part-{_secrets.token_hex(4)}"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with open(partial, "wb") as fh:
-            for chunk in response.iter_bytes():
-                fh.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return size, digest.hexdigest()
-
-
 class HttpRequest(Step):
     type = "http_request"
     summary = "Call an HTTP API; check the status; keep a small JSON answer or save the body"
@@ -171,7 +148,7 @@ class HttpRequest(Step):
                 raise StepError(ctx.scrubber.scrub(message + (f": {excerpt}" if excerpt else "")))
             content_type = response.headers.get("content-type", "")
             if save_to is not None:
-                size, sha256 = _stream_to_file(response, save_to)
+                size, sha256 = save_body(response, save_to)
                 outputs.update(path=str(save_to), bytes=size, sha256=sha256)
                 body = save_to.read_bytes() if size <= MAX_BODY_OUTPUT and (_is_json(content_type) or _is_text(content_type)) else None
             else:

@@ -1,36 +1,36 @@
-"""The remote-files primitive set shared by ``sftp/paramiko``, ``smb/smbprotocol`` and
-``fs/local``.
+"""The ``files`` connector family: the remote-files primitive set shared by
+``sftp/paramiko``, ``smb/smbprotocol``, ``fs/local`` and plugins.
 
-Subclasses implement the abstract primitives; transfers to and from local paths are
-built here once on top of :meth:`RemoteFilesConnector.open_read` and
-:meth:`RemoteFilesConnector.upload_stream`, and may be overridden by a faster native
-path. Every write lands under a temporary name and is renamed into place, so a
-reader never sees half a file and a failed transfer leaves nothing behind.
+A driver subclasses :class:`RemoteFilesConnector` and implements the primitives
+(``list``, ``stat``, ``exists``, ``open_read``, ``upload_stream``, ``delete``,
+``mkdir``, ``rename``); listings are :class:`RemoteFile` entries. Transfers to and
+from local paths are built here once on top of ``open_read`` and ``upload_stream``,
+and may be overridden by a faster native path. Every write lands under a temporary
+name (:func:`temp_name`) and is renamed into place, so a reader never sees half a file
+and a failed transfer leaves nothing behind. The ``files_*`` steps work with any
+subclass.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 import posixpath
-import secrets
-import shutil
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ...atomic import atomic_open, partial_name
 from ...errors import StepError
-from ..base import ConnectorBase
+from ..base import ConnectorBase, ProgressCallback
 
 CHUNK_SIZE = 1024 * 1024
 
-ProgressCallback = Callable[[int], None]
-
 
 @dataclass(frozen=True)
-class FileEntry:
+class RemoteFile:
     """One listed file or directory. ``path`` is relative to the connector's root."""
 
     path: str
@@ -46,7 +46,7 @@ class FileEntry:
 def temp_name(path: str) -> str:
     """A hidden sibling of ``path`` to write to before the final rename."""
     head, tail = posixpath.split(path)
-    return posixpath.join(head, f".{tail}.part-{secrets.token_hex(4)}")
+    return posixpath.join(head, partial_name(tail))
 
 
 def join_path(dir: str, name: str) -> str:
@@ -95,21 +95,8 @@ def safe_local_path(dest_dir: Path, relative: str) -> Path:
     return target
 
 
-def write_local_atomically(local: Path, fill: Callable[[IO[bytes]], int]) -> int:
-    """Create ``local`` through a temporary sibling; remove the temporary on failure."""
-    local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = local.parent / f".{local.name}.part-{secrets.token_hex(4)}"
-    try:
-        with open(tmp, "wb") as fh:
-            written = fill(fh)
-        os.replace(tmp, local)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return written
-
-
 def copy_stream(reader: IO[bytes], writer: IO[bytes], progress: ProgressCallback | None = None, chunk_size: int = CHUNK_SIZE) -> int:
+    """Copy ``reader`` to ``writer`` in chunks; returns the bytes copied."""
     total = 0
     while True:
         chunk = reader.read(chunk_size)
@@ -127,14 +114,14 @@ class RemoteFilesConnector(ConnectorBase):
 
     # -- primitives every files connector implements ------------------------------------
 
-    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[FileEntry]:
+    def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[RemoteFile]:
         """Entries directly in ``dir`` (with ``recursive``, at any depth below it) whose
         *name* matches ``pattern`` (:func:`name_matches`). Directories are included
         (``is_dir=True``); recursion descends into every directory whatever its name.
         ``path`` is ``dir`` joined with the names (:func:`join_path`); sorted by path."""
         raise NotImplementedError
 
-    def stat(self, path: str) -> FileEntry:
+    def stat(self, path: str) -> RemoteFile:
         raise NotImplementedError
 
     def exists(self, path: str) -> bool:
@@ -168,31 +155,15 @@ class RemoteFilesConnector(ConnectorBase):
             return reader.read()
 
     def write_bytes(self, path: str, data: bytes, *, overwrite: bool = True) -> int:
-        import io
-
         return self.upload_stream(io.BytesIO(data), path, overwrite=overwrite)
 
     def download(self, path: str, local: str | os.PathLike, *, progress: ProgressCallback | None = None) -> int:
         """Stream ``path`` into the local file ``local`` (atomically). Returns bytes."""
-
-        def fill(fh: IO[bytes]) -> int:
-            with self.open_read(path) as reader:
-                return copy_stream(reader, fh, progress)
-
-        return write_local_atomically(Path(local), fill)
+        with self.open_read(path) as reader, atomic_open(local) as fh:
+            return copy_stream(reader, fh, progress)
 
     def upload(self, local: str | os.PathLike, path: str, *, overwrite: bool = True, progress: ProgressCallback | None = None) -> int:
         """Stream the local file ``local`` to ``path`` (temporary name, then rename)."""
         with open(local, "rb") as reader:
             return self.upload_stream(reader, path, overwrite=overwrite, progress=progress)
 
-
-def copy_local(src: Path, dst: Path) -> int:
-    """Atomic local copy, used by ``fs/local``."""
-
-    def fill(fh: IO[bytes]) -> int:
-        with open(src, "rb") as reader:
-            shutil.copyfileobj(reader, fh, CHUNK_SIZE)
-        return fh.tell()
-
-    return write_local_atomically(dst, fill)

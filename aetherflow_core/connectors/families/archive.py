@@ -1,5 +1,7 @@
-"""What ``archive/zipfile`` and ``archive/tar`` share: collecting the files to archive,
-the atomic write of a new archive, and safe extraction.
+"""The ``archive`` connector family: what ``archive/zipfile``, ``archive/tar`` and
+plugins share -- collecting the files to archive, the atomic write of a new archive,
+and safe extraction. A format subclasses :class:`ArchiveConnector` and implements four
+hooks (open for reading, list the :class:`Member` entries, read one, write an archive).
 
 Extraction treats the archive as hostile. Every entry is checked before anything is
 written: absolute names, ``..`` components, device and other special files, and
@@ -19,18 +21,17 @@ import re
 import secrets
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..base import ConnectorBase
+from ...atomic import atomic_open
+from ..base import ConnectorBase, ProgressCallback
 
 CHUNK_SIZE = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-ProgressCallback = Callable[[int], None]
 
 
 @dataclass
@@ -123,18 +124,9 @@ class ArchiveConnector(ConnectorBase):
         followed: the archive holds the data. Returns ``{path, count, bytes}``.
         """
         out = Path(output).absolute()
-        tmp = out.parent / f".{out.name}.part-{secrets.token_hex(4)}"
-        skip = {os.path.realpath(out), os.path.realpath(tmp)}
-        entries = self._collect(files, base_dir, skip)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self.translate(f"create archive {str(out)!r}"):
-                with open(tmp, "wb") as fh:
-                    self._write_archive(fh, entries, progress)
-            os.replace(tmp, out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        entries = self._collect(files, base_dir, {os.path.realpath(out)})
+        with self.translate(f"create archive {str(out)!r}"), atomic_open(out) as fh:
+            self._write_archive(fh, entries, progress)
         count = sum(1 for path, _ in entries if not path.is_dir())
         return {"path": str(out), "count": count, "bytes": out.stat().st_size}
 
