@@ -139,7 +139,11 @@ def connector_schema(session: Session, row: dict) -> None:
 def steps_table(session: Session, rows: list[dict]) -> None:
     body = []
     for row in rows:
-        inputs = ", ".join(f"{k}*" if v["required"] else k for k, v in row["inputs"].items())
+        if row["inputs"] is None:
+            required = ", ".join(f"{k}*" for k in row["required_inputs"])
+            inputs = f"(not declared; {required})" if required else "(not declared)"
+        else:
+            inputs = ", ".join(f"{k}*" if v["required"] else k for k, v in row["inputs"].items())
         body.append([row["type"], row["summary"], inputs, ", ".join(row["outputs"]), row["origin"]])
     table(session, None, ["type", "summary", "inputs (* required)", "outputs", "origin"], body)
 

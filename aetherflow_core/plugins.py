@@ -2,11 +2,20 @@
 ``aetherflow.plugins`` entry-point group. Importing a plugin registers its connectors
 and steps. With strict plugins (the default) a plugin that fails to import fails the
 command, naming the plugin; otherwise it is reported and skipped.
+
+A folder is searched recursively for ``*.py`` files (names starting with ``_`` or
+``.`` skipped, files and folders alike), imported in path order. Each file becomes a
+module whose name depends only on its path, so class names shown by ``resolve`` and
+``connectors list`` are the same in every process. An entry point may name a module
+(importing it registers), or a callable (``module:register``), which is called with no
+arguments after it is loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import inspect
 import logging
 import re
 import sys
@@ -22,13 +31,26 @@ _loaded: set[str] = set()
 
 
 def _plugin_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
-    return [path]
+    if not path.is_dir():
+        return [path]
+    found = []
+    for file in path.rglob("*.py"):
+        relative = file.relative_to(path).parts
+        if not any(part.startswith(("_", ".")) for part in relative):
+            found.append(file)
+    return sorted(found, key=lambda f: f.relative_to(path).parts)
+
+
+def module_name(file: Path) -> str:
+    """The module name a plugin file is imported under: its stem and a digest of its path."""
+    resolved = str(file.resolve())
+    digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", file.stem)
+    return f"aetherflow_plugin_{stem}_{digest}"
 
 
 def _import_file(file: Path) -> None:
-    name = "aetherflow_plugin_" + re.sub(r"\W", "_", file.stem) + f"_{abs(hash(str(file.resolve()))):x}"
+    name = module_name(file)
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"not a Python file: {file}")
@@ -63,7 +85,7 @@ def load_plugins(paths: Iterable[str], *, strict: bool = True, entry_points: boo
                 if isinstance(target, Path):
                     _import_file(target)
                 else:
-                    target.load()
+                    _load_entry_point(target)
             except AetherflowError as exc:
                 _fail(f"plugin {origin.removeprefix('plugin:')} failed: {exc.message}", strict, hint=exc.hint)
                 continue
@@ -73,6 +95,16 @@ def load_plugins(paths: Iterable[str], *, strict: bool = True, entry_points: boo
         _loaded.add(origin)
         loaded.append(origin)
     return loaded
+
+
+def _load_entry_point(entry_point) -> None:
+    loaded = entry_point.load()
+    if inspect.ismodule(loaded):
+        register = getattr(loaded, "register", None)
+        if inspect.isfunction(register) and register.__module__ == loaded.__name__:
+            register()
+    elif callable(loaded) and not inspect.isclass(loaded):
+        loaded()
 
 
 def _fail(message: str, strict: bool, hint: str | None = None) -> None:

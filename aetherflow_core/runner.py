@@ -506,13 +506,14 @@ class Runner:
         step_log.info("step.started")
         max_attempts = step.retry.max_attempts if step.retry else 1
         raw_outputs: dict[str, Any] = {}
+        reason: str | None = None
         error: BaseException | None = None
         for attempt in range(1, max_attempts + 1):
             record.attempts = attempt
             try:
                 result = self._attempt(step, location_base, base_context, workspace, run_id, job_id, connectors, locks, step_log, attempt)
                 raw_outputs = dict(result.outputs)
-                record.status = result.status
+                record.status, reason = result.status, result.reason
                 error = None
                 break
             except (KeyboardInterrupt, Interrupted) as exc:
@@ -543,7 +544,10 @@ class Runner:
             step_log.error("step.failed", extra=fields)
         else:
             record.outputs = self.scrubber.scrub_data(raw_outputs)
-            step_log.info("step.finished", extra={"status": record.status, "attempts": record.attempts, "duration_ms": record.duration_ms})
+            fields = {"status": record.status, "attempts": record.attempts, "duration_ms": record.duration_ms}
+            if reason:
+                fields["reason"] = str(reason)
+            step_log.info("step.finished", extra=fields)
         store.record_step(run_id, job_id, {**record.to_dict(), "position": step_position, "started_at": started, "ended_at": time.time()})
         return record, raw_outputs
 

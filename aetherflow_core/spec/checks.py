@@ -94,11 +94,16 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
     declared = cls.inputs
     for name, value in step.inputs.items():
         path = base + ("inputs", name)
+        if declared is None:
+            # Not declared: the step takes any input; only templates can be checked.
+            if _has_template(value):
+                _walk_templates(add, path, value, earlier_steps=earlier_steps, job_ids=job_ids)
+            continue
         if name not in declared:
             add(
                 path,
                 f"unknown input {name!r} for step type {step.type!r}",
-                _did_you_mean(name, declared) or f"inputs of {step.type}: {', '.join(declared)}",
+                _did_you_mean(name, declared) or (f"inputs of {step.type}: {', '.join(declared)}" if declared else f"step type {step.type} takes no inputs"),
                 key=True,
             )
             continue
@@ -110,8 +115,8 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
             add(path, f"input {name!r}: {message}")
         elif declared[name].resource and isinstance(value, str) and value not in spec.resources:
             add(path, f"unknown resource {value!r}", _did_you_mean(value, spec.resources) or f"resources of this flow: {', '.join(spec.resources) or 'none'}")
-    for name, spec_input in declared.items():
-        if spec_input.required and name not in step.inputs:
+    for name in cls.required_names():
+        if name not in step.inputs:
             add(
                 base + ("inputs",) if step.inputs else base,
                 f"missing required input {name!r} for step type {step.type!r}",

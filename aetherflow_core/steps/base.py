@@ -3,11 +3,16 @@
 A step is a class with a ``type`` name, a table of declared ``inputs`` and a
 ``run(ctx, inputs)`` method returning a :class:`StepResult`. Steps are found through
 the step registry (:mod:`aetherflow_core.steps.registry`).
+
+Declaring ``inputs`` is optional: a step without the table receives every input as
+given, unchecked (only the names in ``required_inputs`` must be present), while
+``inputs = {}`` declares a step that takes none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import StepInputError, suggest
@@ -64,28 +69,60 @@ class Input:
 
 @dataclass
 class StepResult:
+    """What a step returns: ``status`` (SUCCESS or SKIPPED) and its ``outputs``.
+
+    ``reason`` says why a step was skipped; it is logged. ``output=`` is accepted as
+    another spelling of ``outputs`` (the form some existing plugins use).
+    """
+
     status: str = STEP_SUCCESS
     outputs: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    output: InitVar[dict[str, Any] | None] = None
 
-    def __post_init__(self):
+    def __post_init__(self, output: dict[str, Any] | None):
         if self.status not in STEP_RESULT_STATUSES:
             raise ValueError(f"step status must be {STEP_SUCCESS} or {STEP_SKIPPED}, not {self.status!r}")
+        if output is not None:
+            if self.outputs:
+                raise ValueError("give a step's outputs once: outputs= or output=, not both")
+            self.outputs = dict(output)
+        if self.outputs is None:
+            self.outputs = {}
 
 
 class Step:
-    """Base class of steps. Subclasses set ``type``, ``summary``, ``inputs`` and ``run``."""
+    """Base class of steps. Subclasses set ``type``, ``summary``, ``inputs`` and ``run``.
+
+    ``inputs`` left at ``None`` means "not declared": every input is passed to ``run``
+    unchecked, and only ``required_inputs`` (names) are checked for presence.
+    """
 
     type: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    inputs: ClassVar[dict[str, Input]] = {}
+    inputs: ClassVar[dict[str, Input] | None] = None
+    required_inputs: ClassVar[Collection[str]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
 
     def run(self, ctx, inputs: dict[str, Any]) -> StepResult:  # pragma: no cover - interface
         raise NotImplementedError
 
     @classmethod
+    def required_names(cls) -> list[str]:
+        """Inputs that must be given, whether declared in ``inputs`` or ``required_inputs``."""
+        if cls.inputs is None:
+            return sorted(cls.required_inputs)
+        return [name for name, spec in cls.inputs.items() if spec.required]
+
+    @classmethod
     def bind_inputs(cls, given: dict[str, Any]) -> dict[str, Any]:
         """Check rendered inputs against the declaration and fill defaults."""
+        if cls.inputs is None:
+            missing = [name for name in cls.required_names() if name not in given]
+            if missing:
+                names = ", ".join(map(repr, missing))
+                raise StepInputError(f"step type {cls.type!r}: missing required input{'s' if len(missing) > 1 else ''} {names}")
+            return dict(given)
         problems = []
         unknown = sorted(set(given) - set(cls.inputs))
         for name in unknown:

@@ -8,6 +8,7 @@ works the same way.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ..errors import PluginError, RegistryError, suggest
@@ -39,7 +40,12 @@ _origins: dict[str, str] = {}
 
 
 def register_step(type_name: str | None = None, *, replace: bool = False):
-    """Class decorator registering a step under ``type_name`` (default: ``cls.type``)."""
+    """Class decorator registering a step under ``type_name`` (default: ``cls.type``).
+
+    A class whose ``run`` takes no arguments (``run(self)``, reading ``self.inputs`` and
+    ``self.ctx``) is registered through an adapter (:mod:`aetherflow_core.steps.upstream`);
+    the decorator returns the class unchanged either way.
+    """
 
     def decorate(cls: type[Step]) -> type[Step]:
         name = type_name or cls.type
@@ -50,11 +56,36 @@ def register_step(type_name: str | None = None, *, replace: bool = False):
         if not replace and (name in _registered or name in _BUILTIN_STEPS):
             raise RegistryError(f"step type {name!r} is already registered", hint="pass replace=True to override it")
         cls.type = name
-        _registered[name] = cls
+        _registered[name] = _runnable(cls, name)
         _origins[name] = current_origin(cls)
         return cls
 
     return decorate
+
+
+def _runnable(cls: type[Step], name: str) -> type[Step]:
+    """``cls`` itself, or an adapter when it has the ``run(self)`` shape."""
+    from .upstream import NEW_SIGNATURE, adapt, run_arity
+
+    arity = run_arity(cls)
+    if arity == 0:
+        warnings.warn(
+            f"step {name!r} ({cls.__qualname__}) uses the run(self) form; write `{NEW_SIGNATURE}`",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return adapt(cls, name)
+    if arity not in (None, 2):
+        raise PluginError(
+            f"step class {cls.__qualname__}: run() takes {arity} argument(s) besides self",
+            hint=f"write `{NEW_SIGNATURE}`",
+        )
+    if cls.inputs is not None and cls.required_inputs:
+        raise PluginError(
+            f"step class {cls.__qualname__} declares both `inputs` and `required_inputs`",
+            hint="mark required inputs with Input(required=True) in `inputs`; required_inputs is for steps without an inputs table",
+        )
+    return cls
 
 
 def step_types() -> list[str]:
@@ -83,7 +114,9 @@ def list_steps() -> list[dict[str, Any]]:
                 "type": name,
                 "origin": _origins.get(name, "builtin"),
                 "summary": cls.summary,
-                "inputs": {
+                "inputs": None
+                if cls.inputs is None
+                else {
                     key: {
                         "type": spec.type_name(),
                         "required": spec.required,
@@ -92,6 +125,7 @@ def list_steps() -> list[dict[str, Any]]:
                     }
                     for key, spec in cls.inputs.items()
                 },
+                "required_inputs": cls.required_names(),
                 "outputs": list(cls.outputs),
             }
         )
