@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .decode import DecodeSpecError, parse_decode
 from .errors import Location, ProfileError, suggest
 from .spec.loader import PositionIndex, format_path, read_yaml_file
 
@@ -40,9 +41,9 @@ class Profiles:
             hint=f"known profiles: {known}",
         )
 
-    def locate(self, path: tuple) -> Location:
+    def locate(self, path: tuple, *, key: bool = False) -> Location:
         if self.index is not None:
-            return self.index.locate(path)
+            return self.index.locate(path, key=key)
         return Location(self.source, None, None, format_path(path))
 
 
@@ -100,6 +101,7 @@ def _checked(profiles: Profiles, data: Any) -> Profiles:
                 )
             if key in _SECTIONS and value is not None and not isinstance(value, dict):
                 raise ProfileError(f"profile {name!r}: {key} must be a mapping", location=profiles.locate((name, key)))
+        _check_decode(profiles, body.get("decode"), (name, "decode"), f"profile {name!r}")
         for resource, part in (body.get("resources") or {}).items():
             if not isinstance(part, dict):
                 raise ProfileError(
@@ -113,7 +115,15 @@ def _checked(profiles: Profiles, data: Any) -> Profiles:
                         hint=f"a resource overlay has {', '.join(_SECTIONS)}",
                         location=profiles.locate((name, "resources", resource, key)),
                     )
+            _check_decode(profiles, part.get("decode"), (name, "resources", resource, "decode"), f"profile {name!r} resources.{resource}")
     return profiles
+
+
+def _check_decode(profiles: Profiles, decode: Any, path: tuple, where: str) -> None:
+    try:
+        parse_decode(decode)
+    except DecodeSpecError as exc:
+        raise ProfileError(f"{where}: {exc.message}", hint=exc.hint, location=profiles.locate(path + exc.path, key=exc.at_key)) from None
 
 
 def merge_into(target: dict, overlay: Mapping, label: str, sources: dict[str, str], prefix: str) -> None:

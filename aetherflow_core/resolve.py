@@ -16,6 +16,7 @@ from typing import Any
 
 from .connectors import registry
 from .connectors.schema import CoercionError, Schema, coerce
+from .decode import DecodeMarks, DecodeSpecError, parse_decode
 from .env import EnvSnapshot
 from .errors import AetherflowError, Location, ResolutionError, SecretsError, suggest
 from .profiles import Profiles, merge_into
@@ -86,20 +87,6 @@ def _url_passwords_in(data: Any) -> list[str]:
     return []
 
 
-def _marked_paths(decode: Mapping[str, Any], prefix: str = "") -> set[str]:
-    """Leaves set to ``true`` in a ``decode`` mapping, as dotted paths."""
-    marked = set()
-    for key, value in (decode or {}).items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            marked |= _marked_paths(value, path + ".")
-        elif value is True:
-            marked.add(path)
-        elif value is False:
-            marked.discard(path)
-    return marked
-
-
 class ResourceResolver:
     """Resolves the resources of one flow document for one invocation."""
 
@@ -155,7 +142,7 @@ class ResourceResolver:
         origins: dict[str, Any] = {}  # leaf path -> locator of its YAML node
         for section in SECTIONS:
             merge_into({}, merged[section], "flow", sources, section)
-        decode_marks = _marked_paths(spec.decode)
+        decode_marks = self._decode_marks(spec.decode, ("resources", name, "decode"), None).marked
 
         if profile_name:
             wanted_by = f"resource {name!r}" if spec.profile else "--profile / AETHERFLOW_PROFILE"
@@ -172,8 +159,8 @@ class ResourceResolver:
                 for section in SECTIONS:
                     merge_into(merged[section], layer.get(section) or {}, label, sources, section)
                 origins.update({path: ("profile", locator) for path, source in sources.items() if source == label})
-                decode_marks |= _marked_paths(layer.get("decode") or {})
-                decode_marks -= {p for p, v in _flat(layer.get("decode") or {}).items() if v is False}
+                marks = self._decode_marks(layer.get("decode"), locator + ("decode",), self.profiles)
+                decode_marks = (decode_marks | marks.marked) - marks.unmarked
 
         # Templates: one pass over each leaf, only `env` visible.
         for section in SECTIONS:
@@ -182,11 +169,6 @@ class ResourceResolver:
         # Secrets decoder on marked leaves only.
         for path in sorted(decode_marks):
             section, _, rest = path.partition(".")
-            if section not in SECTIONS or not rest:
-                raise ResolutionError(
-                    f"decode mark {path!r} of resource {name!r} must start with config. or options.",
-                    location=self._locate(None, "decode." + path, name),
-                )
             value = _get_path(merged[section], rest)
             if value is None:
                 continue
@@ -232,6 +214,15 @@ class ResourceResolver:
             return rendered
 
         return walk(data, section)
+
+    def _decode_marks(self, decode: Any, where: tuple, profiles: Profiles | None) -> DecodeMarks:
+        try:
+            return parse_decode(decode)
+        except DecodeSpecError as exc:
+            path = where + exc.path
+            index = profiles if profiles is not None else self.document.index
+            location = index.locate(path, key=exc.at_key)
+            raise ResolutionError(exc.message, hint=exc.hint, location=location) from None
 
     def _locate(self, origin, path: str, name: str, *, key: bool = False) -> Location:
         """Where a leaf was written: the flow file or the profiles file."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..decode import DecodeSpecError, parse_decode
 from ..errors import AetherflowError, Problem, closest
 from ..steps.registry import get_step, step_types
 from ..templating import ENGINE
@@ -73,6 +74,10 @@ def check_document(document) -> list[Problem]:
             add(("resources", name, "kind" if resource.kind not in kinds else "driver"), exc.message, exc.hint)
         for section in ("config", "options"):
             _walk_templates(add, ("resources", name, section), getattr(resource, section))
+        try:
+            parse_decode(resource.decode)
+        except DecodeSpecError as exc:
+            add(("resources", name, "decode") + exc.path, exc.message, exc.hint, key=exc.at_key)
     _check_template(add, ("flow", "workspace", "root"), spec.flow.workspace.root)
     state = spec.flow.state
     if state.backend == "postgres" and not state.dsn:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
 DEFAULT_WORK_ROOT = "{{ env.AETHERFLOW_WORK_ROOT | default('/tmp/aetherflow/work') }}"
+CleanupPolicy = Literal["on_success", "always", "never"]
 
 
 class _Strict(BaseModel):
@@ -16,7 +17,7 @@ class _Strict(BaseModel):
 
 class WorkspaceSpec(_Strict):
     root: str = DEFAULT_WORK_ROOT
-    cleanup_policy: Literal["on_success", "always", "never"] = "never"
+    cleanup_policy: CleanupPolicy = "never"
 
 
 class StateSpec(_Strict):
