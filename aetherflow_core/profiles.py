@@ -16,7 +16,7 @@ from typing import Any
 
 from .decode import DecodeSpecError, parse_decode
 from .errors import Location, ProfileError, suggest
-from .spec.loader import PositionIndex, format_path, read_yaml_file
+from .spec.loader import PositionIndex, format_path, load_yaml, read_text
 
 _SECTIONS = ("config", "options", "decode")
 _PROFILE_KEYS = (*_SECTIONS, "resources", "description")
@@ -74,13 +74,18 @@ def load_profiles(
     return Profiles()
 
 
+def check_profiles_text(text: str, file: str | None = None) -> Profiles:
+    """Profiles read from YAML text, checked like a profiles file."""
+    data, index = load_yaml(text, file)
+    if data is None:
+        data = {}
+    return _checked(Profiles(data if isinstance(data, dict) else {}, file, index), data)
+
+
 def _from_file(path: Path) -> Profiles:
     if not path.is_file():
         raise ProfileError(f"profiles file {str(path)!r} not found", hint="check --profiles-file / AETHERFLOW_PROFILES_FILE")
-    data, index = read_yaml_file(path)
-    if data is None:
-        data = {}
-    return _checked(Profiles(data if isinstance(data, dict) else {}, str(path), index), data)
+    return check_profiles_text(read_text(path), str(path))
 
 
 def _checked(profiles: Profiles, data: Any) -> Profiles:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import upstream
 from .connectors import registry
 from .connectors.schema import CoercionError, Schema, coerce
 from .decode import DecodeMarks, DecodeSpecError, parse_decode
@@ -190,8 +191,9 @@ class ResourceResolver:
         entry = registry.get_entry(spec.kind, spec.driver)
         cls = registry.load_class(entry)
         resolved.connector = f"{cls.__module__}.{cls.__qualname__}"
-        for section, schema in (("config", cls.config_schema), ("options", cls.options_schema)):
-            self._apply_schema(resolved, section, schema, origins)
+        schemas = {"config": cls.config_schema, "options": cls.options_schema}
+        for section, schema in schemas.items():
+            self._apply_schema(resolved, section, schema, origins, schemas)
         for section in SECTIONS:
             for path in _flat(getattr(resolved, section)):
                 if is_secret_key(path.rsplit(".", 1)[-1]):
@@ -231,17 +233,19 @@ class ResourceResolver:
             return self.document.index.locate(("resources", name) + parts, key=key)
         return self.profiles.locate(origin[1] + parts)
 
-    def _apply_schema(self, resolved: ResolvedResource, section: str, schema: Schema | None, origins: dict) -> None:
+    def _apply_schema(self, resolved: ResolvedResource, section: str, schema: Schema | None, origins: dict, schemas: dict) -> None:
         if schema is None:
             return
         values = getattr(resolved, section)
         for key in list(values):
             if key not in schema:
                 path = f"{section}.{key}"
+                known = f"known {section} keys: {', '.join(sorted(schema))} (see `aetherflow connectors show {resolved.kind}/{resolved.driver}`)"
+                rewrite = upstream.key_hint(section, key, schemas)
                 raise ResolutionError(
                     f"resource {resolved.name!r}: unknown {section} key {key!r} for {resolved.kind}/{resolved.driver}"
-                    f"{suggest(key, schema)}",
-                    hint=f"known {section} keys: {', '.join(sorted(schema))} (see `aetherflow connectors show {resolved.kind}/{resolved.driver}`)",
+                    f"{'' if rewrite else suggest(key, schema)}",
+                    hint=rewrite or known,
                     location=self._locate(origins.get(path), path, resolved.name, key=True),
                 )
         for key, fld in schema.items():
@@ -253,7 +257,7 @@ class ResourceResolver:
                 elif fld.required:
                     raise ResolutionError(
                         f"resource {resolved.name!r}: missing required {section} key {key!r} for {resolved.kind}/{resolved.driver}",
-                        hint=f"{key}: {fld.help}" if fld.help else None,
+                        hint=upstream.missing_key_hint(resolved.kind, section, key) or (f"{key}: {fld.help}" if fld.help else None),
                         location=self.document.index.locate(("resources", resolved.name, section)),
                     )
                 continue

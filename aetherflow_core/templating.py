@@ -14,6 +14,13 @@ from typing import Any
 
 from .errors import Location, TemplateError
 
+#: The names a template can read, by where it is written (SPEC 4.4): resources and flow
+#: metadata, a job's ``when``, step inputs, step outputs.
+RESOURCE_ROOTS = frozenset({"env"})
+WHEN_ROOTS = frozenset({"env", "jobs", "run_id", "flow_id"})
+STEP_ROOTS = frozenset({"env", "steps", "job", "jobs", "run_id", "flow_id", "workspace"})
+OUTPUT_ROOTS = STEP_ROOTS | {"result"}
+
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _MISSING_NAME = re.compile(r"'([^']+)' is undefined")
 _MISSING_ATTR = re.compile(r"has no attribute '([^']+)'")

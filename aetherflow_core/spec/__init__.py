@@ -83,6 +83,7 @@ def _type_name(value: Any) -> str:
 
 
 def _problem(err: dict, index: PositionIndex) -> Problem:
+    from .. import upstream
     from ..errors import closest
 
     loc = tuple(err["loc"])
@@ -93,7 +94,7 @@ def _problem(err: dict, index: PositionIndex) -> Problem:
         allowed = _fields_at(loc[:-1])
         match = closest(str(key), allowed)
         hint = f"did you mean {match!r}?" if match else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
-        return Problem(index.locate(loc, key=True), f"unknown key {key!r}", hint)
+        return Problem(index.locate(loc, key=True), f"unknown key {key!r}", upstream.flow_key_hint(loc) or hint)
     if kind == "missing":
         parent = index.locate(loc[:-1], key=True)
         where = Location(parent.file, parent.line, parent.column, format_path(loc))
@@ -104,6 +105,8 @@ def _problem(err: dict, index: PositionIndex) -> Problem:
         expected = err.get("ctx", {}).get("expected", "")
         if loc == ("version",):
             return Problem(location, f"unsupported flow version {value!r}", "this aetherflow reads `version: 1`")
+        if loc == ("flow", "state", "backend") and value in upstream.STATE_BACKENDS:
+            return Problem(location, f"invalid value {value!r}", upstream.STATE_BACKENDS[value])
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
         match = closest(str(value), choices)
         hint = f"did you mean {match!r}?" if match else f"expected one of: {', '.join(choices)}"

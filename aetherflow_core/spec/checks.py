@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import upstream
 from ..decode import DecodeSpecError, parse_decode
 from ..errors import AetherflowError, Problem, closest
 from ..steps.registry import get_step, step_types
-from ..templating import ENGINE
+from ..templating import ENGINE, OUTPUT_ROOTS, RESOURCE_ROOTS, STEP_ROOTS, WHEN_ROOTS
 
 _STEP_REF = re.compile(r"\bsteps\.([A-Za-z0-9_-]+)")
 _JOB_REF = re.compile(r"\bjobs\.([A-Za-z0-9_-]+)")
@@ -45,7 +46,7 @@ def check_document(document) -> list[Problem]:
             elif dep not in job_ids:
                 add(("jobs", i, "depends_on", j), f"unknown job {dep!r} in depends_on", _did_you_mean(dep, job_ids))
         if job.when is not None:
-            _check_template(add, ("jobs", i, "when"), job.when, expression=True)
+            _check_template(add, ("jobs", i, "when"), job.when, WHEN_ROOTS, expression=True)
             for ref in _JOB_REF.findall(job.when):
                 if ref not in job_ids:
                     add(("jobs", i, "when"), f"`when` refers to unknown job {ref!r}", _did_you_mean(ref, job_ids))
@@ -66,19 +67,25 @@ def check_document(document) -> list[Problem]:
     from ..connectors import registry
     from ..errors import RegistryError
 
-    kinds = {entry.kind for entry in registry.entries()}
+    registered = {entry.key for entry in registry.entries()}
+    kinds = {kind for kind, _ in registered}
     for name, resource in spec.resources.items():
         try:
             registry.get_entry(resource.kind, resource.driver)
         except RegistryError as exc:
-            add(("resources", name, "kind" if resource.kind not in kinds else "driver"), exc.message, exc.hint)
+            hint = upstream.driver_hint(resource.kind, resource.driver, registered) or exc.hint
+            add(("resources", name, "kind" if resource.kind not in kinds else "driver"), exc.message, hint)
         for section in ("config", "options"):
-            _walk_templates(add, ("resources", name, section), getattr(resource, section))
+            _walk_templates(add, ("resources", name, section), getattr(resource, section), RESOURCE_ROOTS)
         try:
             parse_decode(resource.decode)
         except DecodeSpecError as exc:
             add(("resources", name, "decode") + exc.path, exc.message, exc.hint, key=exc.at_key)
-    _check_template(add, ("flow", "workspace", "root"), spec.flow.workspace.root)
+    _check_template(add, ("flow", "workspace", "root"), spec.flow.workspace.root, RESOURCE_ROOTS)
+    for key in ("path", "dsn"):
+        _check_template(add, ("flow", "state", key), getattr(spec.flow.state, key), RESOURCE_ROOTS)
+    if spec.flow.lock is not None:
+        _check_template(add, ("flow", "lock", "key"), spec.flow.lock.key, RESOURCE_ROOTS)
     state = spec.flow.state
     if state.backend == "postgres" and not state.dsn:
         add(("flow", "state", "backend"), "state backend postgres needs a dsn", "add `dsn: \"postgresql://user@host/db\"` under flow.state")
@@ -89,7 +96,9 @@ def check_document(document) -> list[Problem]:
 
 def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict) -> None:
     if step.type not in step_types():
-        add(base + ("type",), f"unknown step type {step.type!r}", _did_you_mean(step.type, step_types()) or f"known step types: {', '.join(step_types())}")
+        known = step_types()
+        hint = upstream.step_type_hint(step.type, known) or _did_you_mean(step.type, known) or f"known step types: {', '.join(known)}"
+        add(base + ("type",), f"unknown step type {step.type!r}", hint)
         return
     try:
         cls = get_step(step.type)
@@ -102,18 +111,20 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
         if declared is None:
             # Not declared: the step takes any input; only templates can be checked.
             if _has_template(value):
-                _walk_templates(add, path, value, earlier_steps=earlier_steps, job_ids=job_ids)
+                _walk_templates(add, path, value, STEP_ROOTS, earlier_steps=earlier_steps, job_ids=job_ids)
             continue
         if name not in declared:
             add(
                 path,
                 f"unknown input {name!r} for step type {step.type!r}",
-                _did_you_mean(name, declared) or (f"inputs of {step.type}: {', '.join(declared)}" if declared else f"step type {step.type} takes no inputs"),
+                upstream.input_hint(step.type, name)
+                or _did_you_mean(name, declared)
+                or (f"inputs of {step.type}: {', '.join(declared)}" if declared else f"step type {step.type} takes no inputs"),
                 key=True,
             )
             continue
         if _has_template(value):
-            _walk_templates(add, path, value, earlier_steps=earlier_steps, job_ids=job_ids)
+            _walk_templates(add, path, value, STEP_ROOTS, earlier_steps=earlier_steps, job_ids=job_ids)
             continue
         message = declared[name].check(value)
         if message:
@@ -128,7 +139,7 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
                 f"add `{name}:` under inputs",
                 key=bool(step.inputs),
             )
-    _walk_templates(add, base + ("outputs",), step.outputs, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=True)
+    _walk_templates(add, base + ("outputs",), step.outputs, OUTPUT_ROOTS, earlier_steps=earlier_steps, job_ids=job_ids)
 
 
 def _has_template(value: Any) -> bool:
@@ -139,15 +150,15 @@ def _has_template(value: Any) -> bool:
     return ENGINE.is_template(value)
 
 
-def _walk_templates(add, path: tuple, value: Any, *, earlier_steps: dict | None = None, job_ids: dict | None = None, allow_self: bool = False) -> None:
+def _walk_templates(add, path: tuple, value: Any, roots, *, earlier_steps: dict | None = None, job_ids: dict | None = None) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _walk_templates(add, path + (k,), v, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=allow_self)
+            _walk_templates(add, path + (k,), v, roots, earlier_steps=earlier_steps, job_ids=job_ids)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _walk_templates(add, path + (i,), v, earlier_steps=earlier_steps, job_ids=job_ids, allow_self=allow_self)
+            _walk_templates(add, path + (i,), v, roots, earlier_steps=earlier_steps, job_ids=job_ids)
     elif ENGINE.is_template(value):
-        if not _check_template(add, path, value):
+        if not _check_template(add, path, value, roots):
             return
         if earlier_steps is not None:
             for ref in _STEP_REF.findall(value):
@@ -159,11 +170,16 @@ def _walk_templates(add, path: tuple, value: Any, *, earlier_steps: dict | None 
                     add(path, f"template refers to unknown job {ref!r}", _did_you_mean(ref, job_ids))
 
 
-def _check_template(add, path: tuple, text: str, *, expression: bool = False) -> bool:
+def _check_template(add, path: tuple, text: str, roots, *, expression: bool = False) -> bool:
     if not isinstance(text, str):
         return True
     if expression and not ENGINE.is_template(text):
         text = "{{ " + text + " }}"
+    fixes = upstream.template_fixes(text, roots)
+    for fix in fixes:
+        add(path, f"{fix.why}: {fix.old}", f"write {fix.new}")
+    if fixes:
+        return False
     error = ENGINE.check_syntax(text)
     if error:
         add(path, f"template syntax error: {error}", "check the {{ }} braces and the expression")

@@ -138,7 +138,3 @@ def read_text(path: str | Path, what: str = "file") -> str:
         raise SpecError([Problem(Location(file), f"{what} not found", "check the path")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(Location(file), f"cannot read {what}: {exc}", None)]) from None
-
-
-def read_yaml_file(path: str | Path) -> tuple[Any, PositionIndex]:
-    return load_yaml(read_text(path), str(path))
