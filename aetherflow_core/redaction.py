@@ -44,8 +44,10 @@ _NOT_SECRET_KEYS = frozenset({"private_key_path", "token_url", "password_file_pa
 # The scheme is bounded so that a long run of letters (hex dumps, base64) is not
 # rescanned from every position: unbounded, scrubbing 1 MiB of letters took minutes.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,63}://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
+# A bare value stops at a double quote: a DSN shown inside a JSON string ends with one,
+# and masking must not swallow it.
 _KV_PASSWORD = re.compile(
-    r"(?P<key>\b(?:password|passwd)\s*=\s*)(?:'(?P<single>[^']*)'|\"(?P<double>[^\"]*)\"|(?P<bare>[^\s&;]+))", re.I
+    r"(?P<key>\b(?:password|passwd)\s*=\s*)(?:'(?P<single>[^']*)'|\"(?P<double>[^\"]*)\"|(?P<bare>[^\s&;\"]+))", re.I
 )
 
 

@@ -161,19 +161,6 @@ DRIVERS_PLANNED: dict[tuple[str, str], str] = {
 
 # URL schemes of SQLAlchemy URLs that a driver here reads directly.
 URL_DRIVERS = {"postgresql": "postgres", "postgres": "postgres", "sqlite": "sqlite3", "duckdb": "duckdb"}
-_SQLALCHEMY_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9]*)\+(?P<driver>[A-Za-z0-9_]+)://")
-
-
-def plain_url(url: str) -> str:
-    """A SQLAlchemy URL without its ``+driver`` part (``postgresql+psycopg2://`` -> ``postgresql://``)."""
-    return _SQLALCHEMY_URL.sub(lambda m: f"{m.group('scheme')}://", url, count=1)
-
-
-def url_scheme(url: str) -> str | None:
-    match = re.match(r"^([A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?://", url)
-    return match.group(1).lower() if match else None
-
-
 MISSING_KEY_HINTS: dict[tuple[str, str, str], str] = {
     ("smb", "config", "share"): (
         "set `share: <name>` in config: a SHARE:/path prefix in a step does not choose the share here; "

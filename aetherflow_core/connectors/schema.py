@@ -9,6 +9,7 @@ declared ``secret`` are redacted wherever the value is shown.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,12 @@ _FALSE = {"false", "no", "off", "0"}
 
 @dataclass(frozen=True)
 class Field:
-    """One configuration key of a connector."""
+    """One configuration key of a connector.
+
+    ``normalize``, when given, receives the coerced value and returns the one the
+    connector gets (an equivalent spelling rewritten), or raises ``ValueError`` with a
+    message saying what is wrong; resolution reports it at the value's location.
+    """
 
     type: type | tuple[type, ...] = str
     required: bool = False
@@ -27,6 +33,7 @@ class Field:
     secret: bool = False
     help: str = ""
     choices: tuple[Any, ...] | None = None
+    normalize: Callable[[Any], Any] | None = None
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -69,6 +76,11 @@ def coerce(value: Any, field: Field) -> Any:
     result = _coerce(value, types, field)
     if field.choices is not None and result not in field.choices:
         raise CoercionError(f"expected one of {', '.join(map(repr, field.choices))}, got {value!r}")
+    if field.normalize is not None:
+        try:
+            result = field.normalize(result)
+        except ValueError as exc:
+            raise CoercionError(str(exc)) from None
     return result
 
 

@@ -28,7 +28,7 @@ from ...atomic import display_name
 from ...errors import ConnectorConfigError
 from ...tabular import BLOCK_SIZE, CsvSource, ParquetSource, Source, TableFormat, arrow_batches_as_csv, copy_file_blocks, json_text
 from ..base import ProgressCallback
-from ..families.db import DatabaseConnector, Params, ResultColumns, quote_ident
+from ..families.db import DatabaseConnector, Params, ResultColumns, plain_url, quote_ident, url_scheme
 from ..schema import Field
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -60,6 +60,17 @@ _OID_HINTS = {
 }
 
 
+def _postgres_url(value: str) -> str:
+    """A DSN as libpq reads it: a SQLAlchemy URL (``postgresql+psycopg2://``) loses its
+    ``+driver``; a URL of another database is refused."""
+    scheme = url_scheme(value)
+    if scheme is None:
+        return value  # a key=value connection string
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"a {scheme}:// URL is not a PostgreSQL one; write postgresql://user@host:port/dbname")
+    return plain_url(value)
+
+
 def _copy_literal(text: str) -> str:
     return "E'\\t'" if text == "\t" else "'" + text.replace("'", "''") + "'"
 
@@ -84,8 +95,9 @@ class PostgresConnector(DatabaseConnector):
         "password": Field(str, secret=True, help="password of the role"),
         "sslmode": Field(str, choices=SSL_MODES, help="libpq sslmode (libpq default: prefer)"),
         "sslrootcert": Field(str, help="CA certificate file for sslmode verify-ca / verify-full"),
-        "dsn": Field(str, secret=True, help="libpq connection string or postgresql:// URL; the keys above override its parts"),
-        "url": Field(str, secret=True, help="a postgresql:// URL (same as dsn; give one of them)"),
+        # A password inside a URL or DSN is secret, not the whole value (redaction finds it).
+        "dsn": Field(str, normalize=_postgres_url, help="libpq connection string or postgresql:// URL; the keys above override its parts"),
+        "url": Field(str, normalize=_postgres_url, help="a postgresql:// URL (same as dsn; give one of them)"),
     }
     options_schema = {
         "connect_timeout": Field(int, default=10, help="seconds to wait for a connection"),

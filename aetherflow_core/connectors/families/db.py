@@ -20,6 +20,7 @@ connection, and every call holds that connection's lock for its duration, a
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -42,6 +43,21 @@ Params = Sequence[Any] | dict[str, Any] | None
 def quote_ident(name: str) -> str:
     """``name`` as a double-quoted SQL identifier (valid in all three databases)."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+# A database URL's scheme, with SQLAlchemy's optional ``+driver`` (``postgresql+psycopg2://``).
+_URL_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?P<driver>\+[A-Za-z0-9_]+)?://")
+
+
+def url_scheme(url: str) -> str | None:
+    """The lower-case scheme of a database URL, without a ``+driver`` part; None if not a URL."""
+    match = _URL_SCHEME.match(url)
+    return match.group("scheme").lower() if match else None
+
+
+def plain_url(url: str) -> str:
+    """A SQLAlchemy-style URL as the database's own client reads it: ``+driver`` dropped."""
+    return _URL_SCHEME.sub(lambda m: m.group("scheme") + "://", url, count=1)
 
 
 # -- the connector --------------------------------------------------------------------------------
