@@ -104,6 +104,11 @@ class DuckDBConnector(DatabaseConnector):
         count = cursor.rowcount
         return count if isinstance(count, int) else -1
 
+    def _is_missing_table(self, exc: BaseException) -> bool:
+        import duckdb
+
+        return isinstance(exc, duckdb.CatalogException)
+
     def _is_timeout(self, exc: BaseException) -> bool:
         import duckdb
 
@@ -135,16 +140,18 @@ class DuckDBConnector(DatabaseConnector):
     def _load(self, table: str, path: Path, fmt: TableFormat, mode: str, progress: ProgressCallback | None, batch_size: int) -> int:
         """Load with ``read_csv`` / ``read_json`` / ``read_parquet`` inside one transaction.
 
-        ``replace`` creates the table from the file with DuckDB's type detection;
-        ``append``/``truncate`` read CSV columns as text and let the table's types
-        convert them, matching columns by name when the file has a header."""
+        ``replace``, and ``append`` to a missing table, create the table from the file
+        with DuckDB's type detection; ``append``/``truncate`` into an existing table read
+        CSV columns as text and let the table's types convert them, matching columns by
+        name when the file has a header."""
+        create = mode == "replace" or (mode == "append" and not self.table_exists(table))
         source = sql_string(str(path))
         by_name = True
         if fmt.delimited:
             reader = (
                 f"read_csv({source}, header={'true' if fmt.header else 'false'}, delim={sql_string(fmt.delimiter)}, "
                 "quote='\"', escape='\"', allow_quoted_nulls=false"
-                + ("" if mode == "replace" else ", all_varchar=true")
+                + ("" if create else ", all_varchar=true")
                 + ")"
             )
             by_name = fmt.header
@@ -153,11 +160,12 @@ class DuckDBConnector(DatabaseConnector):
         else:
             reader = f"read_parquet({source})"
         action = f"load {table} from '{path.name}'"
-        if mode == "replace" and fmt.delimited and not fmt.header:
-            raise self.error(f"{action}: mode 'replace' needs the file's column names (a header line)", ConnectorConfigError)
+        if create and fmt.delimited and not fmt.header:
+            why = "mode 'replace' needs" if mode == "replace" else "the table does not exist, and creating it needs"
+            raise self.error(f"{action}: {why} the file's column names (a header line)", ConnectorConfigError)
         with self.transaction(), self._using(action) as session:
             conn = session.conn
-            if mode == "replace":
+            if create:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
                 conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {reader}")
                 rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -139,6 +139,12 @@ class PostgresConnector(DatabaseConnector):
         dsn, kwargs = self.conninfo()
         return psycopg.connect(dsn, autocommit=True, **kwargs)
 
+    def table_exists(self, table: str) -> bool:
+        # to_regclass reads the name as SQL would and answers NULL, without an error that
+        # would abort an open transaction.
+        _, rows = self.fetchall("SELECT to_regclass(%s) IS NOT NULL", [table])
+        return bool(rows[0][0])
+
     def _is_broken(self, conn: Any) -> bool:
         return bool(conn.closed or conn.broken)
 

@@ -140,6 +140,11 @@ class SQLiteConnector(DatabaseConnector):
             text = "'" + text.replace("'", "''") + "'"
         return f"PRAGMA {name} = {text}"
 
+    def _is_missing_table(self, exc: BaseException) -> bool:
+        import sqlite3
+
+        return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
+
     def _is_timeout(self, exc: BaseException) -> bool:
         import sqlite3
 

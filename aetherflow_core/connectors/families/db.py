@@ -35,6 +35,11 @@ from ...tabular import Sink, Source, TableFormat, open_sink, open_source, table_
 from ..base import ConnectorBase, ProgressCallback
 
 LOAD_MODES = ("append", "truncate", "replace")
+# Why a load that creates its table needs the file's column names, by mode.
+_NEEDS_COLUMNS = {
+    "replace": "mode 'replace' needs the file's column names",
+    "create": "the table does not exist, and creating it needs the file's column names",
+}
 DEFAULT_BATCH_SIZE = 10_000
 
 Params = Sequence[Any] | dict[str, Any] | None
@@ -315,6 +320,21 @@ class DatabaseConnector(ConnectorBase):
             finally:
                 self._release(cursor)
 
+    def table_exists(self, table: str) -> bool:
+        """Whether ``table``, written as in SQL (qualified or quoted as needed), exists."""
+        try:
+            with self._using(f"look up table {table}") as session:
+                self._release(self._run(session.conn, f"SELECT * FROM {table} WHERE 1 = 0", None))
+        except ConnectorError as exc:
+            if exc.__cause__ is not None and self._is_missing_table(exc.__cause__):
+                return False
+            raise
+        return True
+
+    def _is_missing_table(self, exc: BaseException) -> bool:
+        """Whether a driver exception says that a table does not exist."""
+        return False
+
     def fetchmany(self, sql: str, params: Params = None, max_rows: int = DEFAULT_BATCH_SIZE) -> tuple[list[str], list[tuple]]:
         """``(columns, rows)`` with at most ``max_rows`` rows; reads no further."""
         rows: list[tuple] = []
@@ -420,10 +440,11 @@ class DatabaseConnector(ConnectorBase):
     ) -> int:
         """Load a csv, tsv, jsonl or parquet file into ``table`` in one transaction.
 
-        ``append`` adds rows; ``truncate`` empties the table first; ``replace`` drops
-        it and creates it from the file's columns (Parquet and JSON Lines types map to
-        SQL types, CSV columns become text). ``table`` is used as written (quote it
-        yourself if it needs quoting). Returns the number of rows loaded."""
+        ``append`` adds rows, creating the table from the file's columns when it does
+        not exist; ``truncate`` empties the table first; ``replace`` drops it and
+        creates it from the file's columns (Parquet and JSON Lines types map to SQL
+        types, CSV columns become text). ``table`` is used as written (quote it yourself
+        if it needs quoting). Returns the number of rows loaded."""
         fmt = self._table_format(format, header)
         if mode not in LOAD_MODES:
             raise self.error(f"unknown load mode {mode!r}; expected one of {', '.join(LOAD_MODES)}", ConnectorConfigError)
@@ -469,32 +490,32 @@ class DatabaseConnector(ConnectorBase):
     def _load(self, table: str, path: Path, fmt: TableFormat, mode: str, progress: ProgressCallback | None, batch_size: int) -> int:
         """The generic load: a tabular source's batches inserted in one transaction."""
         action = f"load {table} from '{path.name}'"
+        create = mode == "append" and not self.table_exists(table)
         with self.translate(action):
             source = open_source(fmt, path, batch_size)
         try:
             with self.transaction():
                 with self.translate(action):
-                    self._prepare_table(table, source, mode, action)
+                    self._prepare_table(table, source, "create" if create else mode, action)
                 with self.translate(action):
                     return self._load_rows(table, source, path, progress, action)
         finally:
             source.close()
 
     def _prepare_table(self, table: str, source: Source, mode: str, action: str) -> None:
+        """``mode`` is a load mode, or ``create`` for an append to a missing table."""
         if mode == "truncate":
             self.execute(self._truncate_sql(table))
-        elif mode == "replace":
+        elif mode in ("replace", "create"):
             if not source.columns:
-                raise self.error(
-                    f"{action}: mode 'replace' needs the file's column names (a header line, JSON Lines or Parquet)",
-                    ConnectorConfigError,
-                )
+                raise self.error(f"{action}: {_NEEDS_COLUMNS[mode]} (a header line, JSON Lines or Parquet)", ConnectorConfigError)
             types = source.arrow_types()
             columns = []
             for index, name in enumerate(source.columns):
                 sql_type = self.sql_types["string"] if types is None else self._sql_type(types[index])
                 columns.append(f"{quote_ident(name)} {sql_type}")
-            self.execute(f"DROP TABLE IF EXISTS {table}")
+            if mode == "replace":
+                self.execute(f"DROP TABLE IF EXISTS {table}")
             self.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
 
     def _truncate_sql(self, table: str) -> str:
