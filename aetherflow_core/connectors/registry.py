@@ -136,14 +136,20 @@ def get_connector_class(kind: str, driver: str):
     return load_class(get_entry(kind, driver))
 
 
-def schema_of(entry: ConnectorEntry) -> tuple[dict | None, dict | None]:
-    """Config and options schemas as plain dicts.
+def declared_schemas(entry: ConnectorEntry) -> tuple[dict | None, dict | None]:
+    """The connector's declared config and options schemas (``Field`` tables).
 
     Built-in connector modules import their drivers lazily, so reading the schema
     imports none of them.
     """
     cls = entry.cls or import_target(entry.target)
-    return _schema_dict(cls.config_schema), _schema_dict(cls.options_schema)
+    return cls.config_schema, cls.options_schema
+
+
+def schema_of(entry: ConnectorEntry) -> tuple[dict | None, dict | None]:
+    """Config and options schemas as plain dicts."""
+    config, options = declared_schemas(entry)
+    return _schema_dict(config), _schema_dict(options)
 
 
 def _schema_dict(schema) -> dict | None:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..env import FALSE_WORDS, TRUE_WORDS
+
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping"}
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ def _coerce(value: Any, types: tuple[type, ...], field: Field) -> Any:
         for t in types:
             try:
                 if t is bool:
-                    if text.lower() in _TRUE:
+                    if text.lower() in TRUE_WORDS:
                         return True
-                    if text.lower() in _FALSE:
+                    if text.lower() in FALSE_WORDS:
                         return False
                 elif t is int:
                     return int(text)

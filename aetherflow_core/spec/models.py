@@ -1,4 +1,8 @@
-"""Typed models of the flow file (version 1). Unknown keys are errors everywhere."""
+"""Typed models of the flow file (version 1). Unknown keys are errors everywhere.
+
+Each field's ``description`` is its help text: the JSON Schema of the flow file
+(:mod:`aetherflow_core.spec.json_schema`) carries it to editors.
+"""
 
 from __future__ import annotations
 
@@ -16,67 +20,105 @@ class _Strict(BaseModel):
 
 
 class WorkspaceSpec(_Strict):
-    root: str = DEFAULT_WORK_ROOT
-    cleanup_policy: CleanupPolicy = "never"
+    """Where job workspaces live and when they are removed."""
+
+    root: str = Field(DEFAULT_WORK_ROOT, description="folder holding <flow_id>/<job_id>/<run_id>/ workspaces; templated with env")
+    cleanup_policy: CleanupPolicy = Field(
+        "never", description="remove this run's workspaces: never, on_success (when the run succeeded) or always"
+    )
 
 
 class StateSpec(_Strict):
-    backend: Literal["sqlite", "postgres"] = "sqlite"
-    path: str | None = None
-    dsn: str | None = None
+    """Where runs, steps and locks are recorded."""
+
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="sqlite (a local file) or postgres (shared by several hosts)")
+    path: str | None = Field(None, description="sqlite: the state file, relative to the flow file's folder (default $AETHERFLOW_STATE_ROOT/state.db)")
+    dsn: str | None = Field(None, description="postgres: connection string or postgresql:// URL")
 
 
 class FlowLockSpec(_Strict):
-    key: str = Field(min_length=1)
-    ttl_seconds: int = Field(default=3600, gt=0)
-    on_locked: Literal["fail", "skip"] = "fail"
-    wait_seconds: float = Field(default=0, ge=0)
+    """A lock held for the whole run, so that two runs never overlap."""
+
+    key: str = Field(min_length=1, description="lock name; runs using the same state and key exclude each other")
+    ttl_seconds: int = Field(default=3600, gt=0, description="lock lifetime; renewed while the run holds it")
+    on_locked: Literal["fail", "skip"] = Field("fail", description="when the lock is held: fail (exit 3) or skip (the run is SKIPPED)")
+    wait_seconds: float = Field(default=0, ge=0, description="how long to wait for a held lock first")
 
 
 class FlowMeta(_Strict):
-    id: str = Field(pattern=ID_PATTERN)
-    description: str | None = None
-    workspace: WorkspaceSpec = WorkspaceSpec()
-    state: StateSpec = StateSpec()
-    lock: FlowLockSpec | None = None
+    """The flow's identity, workspace, state and lock."""
+
+    id: str = Field(pattern=ID_PATTERN, description="names the flow in state, logs and workspace paths (letters, digits, _ . -)")
+    description: str | None = Field(None, description="free text")
+    workspace: WorkspaceSpec = Field(WorkspaceSpec(), description="where job workspaces live and when they are removed")
+    state: StateSpec = Field(StateSpec(), description="state backend: sqlite (default) or postgres")
+    lock: FlowLockSpec | None = Field(None, description="optional lock held for the whole run")
 
 
 class ResourceSpec(_Strict):
-    kind: str = Field(min_length=1)
-    driver: str = Field(min_length=1)
-    profile: str | None = None
-    description: str | None = None
-    config: dict[str, Any] = {}
-    options: dict[str, Any] = {}
-    decode: dict[str, Any] = {}
+    """An external system: a connector of a kind and driver, and its configuration."""
+
+    kind: str = Field(min_length=1, description="logical category: db, rest, mail, sftp, smb, archive, fs, ... (`aetherflow connectors list`)")
+    driver: str = Field(min_length=1, description="the implementation within the kind, e.g. postgres for kind db")
+    profile: str | None = Field(None, description="pin this resource to a profile (else the run's --profile)")
+    description: str | None = Field(None, description="free text")
+    config: dict[str, Any] = Field({}, description="driver configuration: endpoints, credentials (`aetherflow connectors show KIND/DRIVER`)")
+    options: dict[str, Any] = Field({}, description="runtime knobs: timeouts, batch sizes")
+    decode: dict[str, Any] = Field({}, description="leaves passed through the secrets provider, e.g. {config: {password: true}}")
 
 
 class RetrySpec(_Strict):
-    max_attempts: int = Field(default=1, ge=1, le=100)
-    delay_seconds: float = Field(default=0, ge=0)
-    backoff: float = Field(default=1.0, ge=1.0)
+    """Re-run a failed step, visibly; there are no other retries."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100, description="attempts in all, the first included")
+    delay_seconds: float = Field(default=0, ge=0, description="wait before the second attempt")
+    backoff: float = Field(default=1.0, ge=1.0, description="factor applied to the delay after each attempt")
 
 
 class StepSpec(_Strict):
-    id: str = Field(pattern=ID_PATTERN)
-    type: str = Field(min_length=1)
-    description: str | None = None
-    inputs: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
-    on_no_data: Literal["skip_job", "continue"] | None = None
-    retry: RetrySpec | None = None
+    """One unit of work: a step type and its inputs."""
+
+    id: str = Field(pattern=ID_PATTERN, description="unique within the job")
+    type: str = Field(min_length=1, description="a built-in step type or one registered by a plugin (`aetherflow steps list`)")
+    description: str | None = Field(None, description="free text")
+    inputs: dict[str, Any] = Field({}, description="the step type's inputs, templated")
+    outputs: dict[str, Any] = Field({}, description="job outputs promoted from this step, templated with `result`")
+    on_no_data: Literal["skip_job", "continue"] | None = Field(None, description="skip_job: when this step is SKIPPED, skip the rest of the job")
+    retry: RetrySpec | None = Field(None, description="re-run the step after a failure")
 
 
 class JobSpec(_Strict):
-    id: str = Field(pattern=ID_PATTERN)
-    description: str | None = None
-    depends_on: list[str] = []
-    when: str | None = None
-    steps: list[StepSpec] = Field(min_length=1)
+    """Steps run in order, after the jobs this one depends on."""
+
+    id: str = Field(pattern=ID_PATTERN, description="unique job id")
+    description: str | None = Field(None, description="free text")
+    depends_on: list[str] = Field([], description="ids of jobs that must succeed first")
+    when: str | None = Field(None, description="expression over finished jobs (jobs.<id>.outputs.<key>); false skips the job")
+    steps: list[StepSpec] = Field(min_length=1, description="the job's steps, run in order")
 
 
 class FlowSpec(_Strict):
-    version: Literal[1]
-    flow: FlowMeta
-    resources: dict[str, ResourceSpec] = {}
-    jobs: list[JobSpec] = Field(min_length=1)
+    """An aetherflow flow file (version 1)."""
+
+    version: Literal[1] = Field(description="format version of this file; always 1")
+    flow: FlowMeta = Field(description="the flow's id, workspace, state and lock")
+    resources: dict[str, ResourceSpec] = Field({}, description="external systems by name; steps reach them as ctx.connectors[name]")
+    jobs: list[JobSpec] = Field(min_length=1, description="the work: jobs made of steps")
+
+
+class ProfileResourceSpec(_Strict):
+    """A profile's overlay for one named resource, applied after the generic part."""
+
+    config: dict[str, Any] | None = Field(None, description="merged into the resource's config, key by key")
+    options: dict[str, Any] | None = Field(None, description="merged into the resource's options, key by key")
+    decode: dict[str, Any] | None = Field(None, description="more leaves passed through the secrets provider")
+
+
+class ProfileSpec(_Strict):
+    """A named overlay of resource configuration (`--profile NAME`)."""
+
+    description: str | None = Field(None, description="free text")
+    config: dict[str, Any] | None = Field(None, description="merged into the config of every resource using this profile")
+    options: dict[str, Any] | None = Field(None, description="merged into the options of every resource using this profile")
+    decode: dict[str, Any] | None = Field(None, description="leaves passed through the secrets provider, for every resource using this profile")
+    resources: dict[str, ProfileResourceSpec] | None = Field(None, description="per-resource overlays, applied on top of the generic part")
