@@ -107,6 +107,15 @@ def _load_entry_point(entry_point) -> None:
         loaded()
 
 
+def saved_state() -> frozenset[str]:
+    return frozenset(_loaded)
+
+
+def restore_state(state: frozenset[str]) -> None:
+    _loaded.clear()
+    _loaded.update(state)
+
+
 def _fail(message: str, strict: bool, hint: str | None = None) -> None:
     if strict:
         raise PluginError(message, hint=hint or "fix the plugin, or set AETHERFLOW_PLUGIN_STRICT=false to skip it")

@@ -33,6 +33,23 @@ def current_origin(cls: type) -> str:
     return getattr(_origin, "value", None) or f"plugin:{cls.__module__}"
 
 
+@contextmanager
+def registrations_undone() -> Iterator[None]:
+    """Undo, when the block ends, every registration made in it and forget the plugins
+    it loaded, so a later block may load them again. For work that loads plugins in a
+    process which goes on (``run_flow``, ``init``, validating several flows)."""
+    from . import plugins
+    from .connectors import registry as connectors
+    from .steps import registry as steps
+
+    saved = [(module, module.saved_state()) for module in (connectors, steps, plugins)]
+    try:
+        yield
+    finally:
+        for module, state in saved:
+            module.restore_state(state)
+
+
 def import_target(target: str) -> Any:
     """The object a ``"module:attribute"`` target names, imported now."""
     module_name, _, attr = target.partition(":")

@@ -58,6 +58,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def check_jsonschema(schema: Path, *files: Path) -> subprocess.CompletedProcess:
+    """Run the ``check-jsonschema`` tool (the test extra installs it) with JSON output."""
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(tool), "--output-format", "json", "--schemafile", str(schema), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def write_flow(path: Path, text: str) -> Path:
     """Write a flow file from an indented triple-quoted string."""
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")

@@ -89,6 +89,15 @@ def register_connector(*, kind: str, driver: str, replace: bool = False, summary
     return decorate
 
 
+def saved_state() -> dict[tuple[str, str], ConnectorEntry]:
+    return dict(_entries)
+
+
+def restore_state(state: dict[tuple[str, str], ConnectorEntry]) -> None:
+    _entries.clear()
+    _entries.update(state)
+
+
 def entries(kind: str | None = None) -> list[ConnectorEntry]:
     return sorted((e for e in _entries.values() if kind is None or e.kind == kind), key=lambda e: e.key)
 

@@ -57,10 +57,34 @@ def parse_flow(text: str, file: str | None = None, *, check: bool = True) -> Flo
     if check:
         from .checks import check_document
 
+        load_flow_plugins(document)
+
         problems = check_document(document)
         if problems:
             raise SpecError(problems)
     return document
+
+
+def flow_plugin_paths(document: FlowDocument) -> list[Path]:
+    """``flow.plugins``, relative to the flow file's folder (the working directory without a file)."""
+    base = Path(document.path).resolve().parent if document.path else Path.cwd()
+    return [base / Path(entry).expanduser() for entry in document.spec.flow.plugins]
+
+
+def load_flow_plugins(document: FlowDocument) -> None:
+    """Import the plugins the flow declares, so its checks know their steps and connectors.
+
+    The flow needs them, so a failure is an error of the flow at the entry that names
+    the plugin, whatever ``AETHERFLOW_PLUGIN_STRICT`` says.
+    """
+    from ..errors import PluginError
+    from ..plugins import load_plugins
+
+    for i, path in enumerate(flow_plugin_paths(document)):
+        try:
+            load_plugins([str(path)], strict=True, entry_points=False)
+        except PluginError as exc:
+            raise SpecError([Problem(document.locate("flow", "plugins", i), exc.message, "fix the plugin, or the path in flow.plugins")]) from None
 
 
 _TYPE_WORDS = {

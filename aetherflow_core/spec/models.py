@@ -53,6 +53,9 @@ class FlowMeta(_Strict):
     workspace: WorkspaceSpec = Field(WorkspaceSpec(), description="where job workspaces live and when they are removed")
     state: StateSpec = Field(StateSpec(), description="state backend: sqlite (default) or postgres")
     lock: FlowLockSpec | None = Field(None, description="optional lock held for the whole run")
+    plugins: list[str] = Field(
+        [], description="plugin files or folders this flow needs, relative to the flow file; loaded before the flow is checked"
+    )
 
 
 class ResourceSpec(_Strict):

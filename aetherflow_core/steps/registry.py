@@ -88,6 +88,16 @@ def _runnable(cls: type[Step], name: str) -> type[Step]:
     return cls
 
 
+def saved_state() -> tuple[dict, dict]:
+    return dict(_registered), dict(_origins)
+
+
+def restore_state(state: tuple[dict, dict]) -> None:
+    for table, saved in zip((_registered, _origins), state):
+        table.clear()
+        table.update(saved)
+
+
 def step_types() -> list[str]:
     return sorted(set(_BUILTIN_STEPS) | set(_registered))
 

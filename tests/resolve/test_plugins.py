@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.helpers import run_cli, write_flow
+from tests.helpers import base_env, run_cli, write_flow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugins"
 
@@ -146,3 +146,44 @@ def test_the_plugin_fixture_is_the_documented_template():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "connectors.md").read_text()
     template = docs.split("```python\n", 1)[1].split("```", 1)[0]
     assert template == (FIXTURES / "echo_connector.py").read_text()
+
+
+def test_a_flow_loads_the_plugins_it_declares_relative_to_its_file(tmp_path):
+    project = tmp_path / "project"
+    (project / "plugins").mkdir(parents=True)
+    shutil.copy(FIXTURES / "runner_steps.py", project / "plugins" / "runner_steps.py")
+    flow = write_flow(project / "flow.yaml", """
+version: 1
+flow: {id: own_plugins, plugins: [plugins]}
+jobs:
+  - id: a
+    steps: [{id: s, type: test.echo, inputs: {values: {said: hi}}}]
+""")
+    env = base_env(tmp_path)  # no AETHERFLOW_PLUGIN_PATHS
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    validated = run_cli("validate", flow, env=env, cwd=elsewhere)
+    assert validated.exit_code == 0, validated.output
+    ran = run_cli("run", flow, "--json", env=env, cwd=elsewhere)
+    assert ran.exit_code == 0, ran.output
+    assert ran.json["jobs"][0]["steps"][0]["outputs"] == {"said": "hi"}
+
+
+def test_a_declared_plugin_that_fails_is_a_located_flow_error_even_when_not_strict(tmp_path):
+    (tmp_path / "broken.py").write_text("import not_a_module_anywhere\n")
+    flow = write_flow(tmp_path / "flow.yaml", """
+version: 1
+flow:
+  id: broken
+  plugins:
+    - broken.py
+jobs:
+  - id: a
+    steps: [{id: s, type: check_items, inputs: {items: [1]}}]
+""")
+    env = base_env(tmp_path, AETHERFLOW_PLUGIN_STRICT="false")
+    for command in (("validate", flow), ("run", flow)):
+        result = run_cli(*command, env=env)
+        assert result.exit_code == 2, result.output
+        assert f"{flow}:5:7 at flow.plugins[0]: plugin {tmp_path / 'broken.py'} failed to import: ModuleNotFoundError" in result.stderr
+        assert "Traceback" not in result.stderr

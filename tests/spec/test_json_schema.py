@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, base_env, write_flow
+from tests.helpers import ROOT, base_env, check_jsonschema, write_flow
 
 SCHEMAS = ROOT / "schemas"
-CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
 
 def generated(name: str) -> str:
@@ -21,15 +19,6 @@ def generated(name: str) -> str:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=base_env(), cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
-
-
-def check_jsonschema(schema: Path, *files: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--output-format", "json", "--schemafile", str(schema), *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def errors_of(proc: subprocess.CompletedProcess) -> list[tuple[str, str]]:
