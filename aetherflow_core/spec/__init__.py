@@ -20,7 +20,7 @@ from .loader import PositionIndex, format_path, load_yaml, read_text
 if typing.TYPE_CHECKING:
     from .models import FlowSpec
 
-__all__ = ["FlowDocument", "format_path", "load_flow", "parse_flow"]
+__all__ = ["FlowCheck", "FlowDocument", "check_flows", "format_path", "load_flow", "parse_flow"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,37 @@ class FlowDocument:
 
 def load_flow(path: str | Path, *, check: bool = True) -> FlowDocument:
     return parse_flow(read_text(path, "flow file"), str(path), check=check)
+
+
+@dataclass(frozen=True)
+class FlowCheck:
+    """The verdict on one flow file: its document when valid, else its problems."""
+
+    path: str
+    document: FlowDocument | None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_flows(paths: list[str]) -> list[FlowCheck]:
+    """Validate each file on its own, every problem of every file reported.
+
+    Each file's own plugins (``flow.plugins``) are forgotten before the next file, so
+    two flows may bring plugins that register the same names.
+    """
+    from ..registration import registrations_undone
+
+    checks = []
+    for path in paths:
+        with registrations_undone():
+            try:
+                checks.append(FlowCheck(path, load_flow(path)))
+            except SpecError as exc:
+                checks.append(FlowCheck(path, None, tuple(exc.problems)))
+    return checks
 
 
 def parse_flow(text: str, file: str | None = None, *, check: bool = True) -> FlowDocument:
