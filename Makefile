@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient
 
-.PHONY: run test lint services bench clean
+.PHONY: run test lint services bench schemas clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(VENV)/.installed-test
 ## lint: check the code with ruff (configured in pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+
+## schemas: regenerate the committed JSON Schemas of flow and profiles files (a test compares them)
+schemas: $(VENV)/.installed-run
+	$(BIN)/python -c "from aetherflow_core.spec.json_schema import write_schemas; write_schemas('schemas')"
 
 ## services: install the Debian packages of the servers the integration tests start
 services:
