@@ -15,7 +15,7 @@ from .env import EnvSnapshot
 from .errors import AetherflowError
 from .plugins import load_plugins
 from .profiles import Profiles, load_profiles
-from .redaction import Scrubber
+from .redaction import Scrubber, is_secret_key
 from .resolve import ResolvedResource, ResourceResolver, fingerprint
 from .secrets import SecretsProvider, load_provider
 from .settings import Settings
@@ -83,9 +83,11 @@ def prepare_environment(invocation: Invocation, scrubber: Scrubber | None = None
     if provider is not None:
         expanded = provider.expand_env(env)
         if expanded is not None:
-            changed = {k: v for k, v in expanded.items() if env.get(k) != v}
+            changed = {k: v for k, v in expanded.values.items() if env.get(k) != v}
             env = env.overlay(changed, "secrets")
-            scrubber.add(*changed.values())
+            # What the provider added is data unless it says otherwise or the name says so:
+            # scrubbing every added value masked words like "prod" everywhere.
+            scrubber.add(*(v for k, v in expanded.values.items() if k in expanded.secret_names or is_secret_key(k)))
     if plugins:
         load_plugins(settings.plugin_paths, strict=settings.plugin_strict)
     return Environment(env, settings, provider, scrubber)

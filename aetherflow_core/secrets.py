@@ -2,19 +2,29 @@
 
 A provider is a Python module (``AETHERFLOW_SECRETS_MODULE``, an import name) or file
 (``AETHERFLOW_SECRETS_PATH``; the module wins) exposing ``decode(value: str) -> str``
-and optionally ``expand_env(env: dict) -> dict``. Any failure to load or call it stops
-the command before a job starts.
+and optionally ``expand_env(env: dict)``, returning the environment, or the environment
+and the names of its variables that hold secrets (``return env, {"API_TOKEN"}``). Any
+failure to load or call it stops the command before a job starts.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from .errors import SecretsError
+
+
+@dataclass(frozen=True)
+class ExpandedEnv:
+    """What ``expand_env`` returned: the variables, and those it marked as secrets."""
+
+    values: dict[str, str]
+    secret_names: frozenset[str] = frozenset()
 
 
 class SecretsProvider:
@@ -40,7 +50,7 @@ class SecretsProvider:
             raise SecretsError(f"secrets provider {self.origin} returned {type(result).__name__} for {what}, not a string")
         return result
 
-    def expand_env(self, env: Mapping[str, str]) -> dict[str, str] | None:
+    def expand_env(self, env: Mapping[str, str]) -> ExpandedEnv | None:
         expand = getattr(self.module, "expand_env", None)
         if expand is None:
             return None
@@ -48,9 +58,20 @@ class SecretsProvider:
             result = expand(dict(env))
         except Exception as exc:  # noqa: BLE001
             raise SecretsError(f"secrets provider {self.origin} failed in expand_env(): {type(exc).__name__}") from None
+        names: Collection[str] = ()
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], Mapping):
+            result, names = result
+            if isinstance(names, (str, bytes)) or not isinstance(names, Collection):
+                raise SecretsError(
+                    f"secrets provider {self.origin}: expand_env() returned {type(names).__name__} as secret names",
+                    hint="return the environment and a set of variable names: `return env, {\"API_TOKEN\"}`",
+                )
         if not isinstance(result, Mapping):
-            raise SecretsError(f"secrets provider {self.origin}: expand_env() must return a mapping")
-        return {str(k): str(v) for k, v in result.items()}
+            raise SecretsError(
+                f"secrets provider {self.origin}: expand_env() must return a mapping",
+                hint="return the environment, or the environment and a set of secret variable names",
+            )
+        return ExpandedEnv({str(k): str(v) for k, v in result.items()}, frozenset(str(n) for n in names))
 
 
 def load_provider(module_name: str | None, path: str | None) -> SecretsProvider | None:
