@@ -56,7 +56,7 @@ _BUILTINS: tuple[ConnectorEntry, ...] = (
 )
 
 _entries: dict[tuple[str, str], ConnectorEntry] = {e.key: e for e in _BUILTINS}
-def register_connector(*, kind: str, driver: str, replace: bool = False, summary: str | None = None, requires=()):
+def register_connector(kind: str, driver: str, *, replace: bool = False, summary: str | None = None, requires=()):
     """Class decorator registering a connector for ``(kind, driver)``."""
 
     def decorate(cls):
@@ -64,6 +64,7 @@ def register_connector(*, kind: str, driver: str, replace: bool = False, summary
 
         if not (isinstance(cls, type) and issubclass(cls, ConnectorBase)):
             raise PluginError(f"{cls!r} registered as {kind}/{driver} is not a subclass of ConnectorBase")
+        _check_constructor(cls, kind, driver)
         key = (kind, driver)
         if key in _entries and not replace:
             existing = _entries[key]
@@ -96,6 +97,27 @@ def saved_state() -> dict[tuple[str, str], ConnectorEntry]:
 def restore_state(state: dict[tuple[str, str], ConnectorEntry]) -> None:
     _entries.clear()
     _entries.update(state)
+
+
+def _check_constructor(cls, kind: str, driver: str) -> None:
+    """Refuse a constructor that cannot be called as ``Cls(config=..., options=...)``
+    (such as ``__init__(self, init)``, the shape of aetherflow-core 0.0.14)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    required = [p.name for p in params if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.name not in ("config", "options")]
+    if required or not {"config", "options"} <= names:
+        raise PluginError(
+            f"connector class {cls.__qualname__} ({kind}/{driver}) cannot be built as {cls.__name__}(config=..., options=...)",
+            hint="write `def __init__(self, *, config, options)` and call `super().__init__(config=config, options=options)`; "
+            "the resource name is self.name (see docs/migrating.md)",
+        )
 
 
 def entries(kind: str | None = None) -> list[ConnectorEntry]:

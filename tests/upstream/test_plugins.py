@@ -258,3 +258,25 @@ def test_step_result_takes_output_as_another_spelling_of_outputs():
     assert StepResult("SKIPPED", None).outputs == {}
     with pytest.raises(ValueError, match="outputs= or output="):
         StepResult(outputs={"a": 1}, output={"b": 2})
+
+
+def test_a_connector_built_from_an_init_object_is_refused_at_registration():
+    from aetherflow.core.api import ConnectorBase, register_connector
+    from aetherflow_core.connectors import registry
+
+    class OldShape(ConnectorBase):
+        def __init__(self, init):
+            self.init = init
+
+    with pytest.raises(PluginError) as caught:
+        register_connector("test", "old_shape")(OldShape)
+    assert "cannot be built as OldShape(config=..., options=...)" in caught.value.message
+    assert "def __init__(self, *, config, options)" in caught.value.hint
+    assert ("test", "old_shape") not in {e.key for e in registry.entries()}
+
+    class NewShape(ConnectorBase):
+        pass
+
+    register_connector("test", "positional_key", replace=True)(NewShape)
+    assert registry.get_connector_class("test", "positional_key") is NewShape
+    registry._entries.pop(("test", "positional_key"))

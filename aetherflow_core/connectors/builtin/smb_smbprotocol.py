@@ -193,6 +193,7 @@ class SMBConnector(RemoteFilesConnector):
             raise self.error(
                 f"SMB path {text!r} names share {share!r} but this resource uses share {self.cfg('share')!r}",
                 ConnectorConfigError,
+                hint=f"a path prefix does not switch shares: add a resource with `share: {share}` for that share",
             )
 
     def _unc(self, relative: str) -> str:
