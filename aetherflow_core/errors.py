@@ -165,11 +165,25 @@ class ConnectorTimeout(ConnectorError):
 
 
 class StepError(AetherflowError):
-    """A step failed in a way it understands (bad input at run time, no data, ...)."""
+    """A step failed in a way it understands (bad input at run time, no data, ...).
+
+    ``retryable=False`` says another attempt cannot help (the step knows why it failed):
+    a ``retry`` policy then stops at this attempt.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, location: Location | None = None, retryable: bool = True):
+        super().__init__(message, hint=hint, location=location)
+        self.retryable = retryable
 
 
 class StepInputError(StepError, UserError):
     """A step's inputs do not match its declaration (invalid input: exit code 2)."""
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a step's ``retry`` policy may run it again after ``exc``: never after
+    invalid input, nor after a failure its step marked as final."""
+    return not isinstance(exc, UserError) and getattr(exc, "retryable", True) is not False
 
 
 class StateError(AetherflowError):

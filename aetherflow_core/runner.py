@@ -26,7 +26,7 @@ from typing import Any
 
 from .connectors.manager import ConnectorManager
 from .context import StepContext, no_progress
-from .errors import AetherflowError, Interrupted, LockHeldError, UserError, suggest
+from .errors import AetherflowError, Interrupted, LockHeldError, UserError, retryable, suggest
 from .locks import LockManager, process_alive
 from .logs import ContextLogger, get_logger
 from .prepare import PreparedFlow, raise_first_error
@@ -524,7 +524,7 @@ class Runner:
                 raise exc
             except Exception as exc:  # noqa: BLE001 - a step failure is an outcome, not a crash
                 error = exc
-                final = attempt == max_attempts or isinstance(exc, UserError)
+                final = attempt == max_attempts or not retryable(exc)
                 extra = {"attempt": attempt, "max_attempts": max_attempts, "error": self.scrubber.scrub(_describe_error(exc))}
                 if step_log.isEnabledFor(10) and not isinstance(exc, AetherflowError):
                     extra["traceback"] = self.scrubber.scrub("".join(traceback.format_exception(exc)))

@@ -6,9 +6,14 @@ a cancelled run stops the whole process tree it started: SIGTERM to the process 
 then SIGKILL after ``kill_grace_seconds``. Processes the command leaves running in its
 group when it exits are stopped the same way, so a step never leaves orphans behind.
 
-Output is either captured into the step's outputs (bounded: the last
-``max_capture_bytes`` of each stream are kept) or streamed line by line to the log as
-``process.output`` events. Secrets are scrubbed from both.
+Each output stream is streamed line by line to the log as ``process.output`` events,
+captured into the step's outputs (bounded: the last ``max_capture_bytes`` are kept),
+written to a file, inherited or discarded (``log:``). Secrets are scrubbed from
+everything the step reads.
+
+The contract around the command -- success checks on files, the idempotency marker,
+the atomic output directory, which failures may be retried -- lives in
+:mod:`.process_contract`; :meth:`ExternalProcess.run` calls it at fixed points.
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
 from ..base import Input, Step, StepResult
+from .process_contract import (
+    Stream,
+    check_files,
+    child_env,
+    contract_outputs,
+    exit_failure,
+    marker_skip,
+    prepare_log_files,
+    prepare_work_dir,
+    publish,
+    read_contract,
+    timeout_failure,
+    write_marker,
+)
 
 DEFAULT_MAX_CAPTURE = 1024 * 1024
 #: How much of stderr is kept for the error message when output is streamed.
@@ -74,6 +93,21 @@ def _pump_streamed(pipe: IO[bytes], tail: _Tail, emit: Callable[[str], None]) ->
         while line := pipe.readline(_MAX_LINE):
             tail.add(line)
             emit(line.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+
+def _pump_to_file(pipe: IO[bytes], tail: _Tail, path: Path, scrub: Callable[[str], str]) -> None:
+    # Line-buffered appends: when stdout and stderr share the file, lines interleave whole.
+    with pipe, open(path, "a", encoding="utf-8", errors="replace", buffering=1) as fh:
+        while line := pipe.readline(_MAX_LINE):
+            tail.add(line)
+            fh.write(scrub(line.decode("utf-8", errors="replace")))
+
+
+def _child_stream(stream: Stream) -> int | None:
+    """What ``Popen`` gets for a stream: a pipe the step reads, the runner's own, or nothing."""
+    if stream.piped:
+        return subprocess.PIPE
+    return None if stream.mode == "inherit" else subprocess.DEVNULL
 
 
 def _exited(pid: int) -> bool:
@@ -189,10 +223,27 @@ class ExternalProcess(Step):
         "timeout_seconds": Input((int, float), help="stop the whole process tree after this many seconds"),
         "kill_grace_seconds": Input((int, float), default=10, help="seconds between SIGTERM and SIGKILL"),
         "capture": Input(bool, default=False, help="capture stdout/stderr into outputs instead of logging them"),
-        "success_exit_codes": Input((list, int), default=[0], help="exit codes that count as success"),
+        "success_exit_codes": Input((list, int), help="exit codes that count as success (default [0]; or success.exit_codes)"),
         "max_capture_bytes": Input(int, default=DEFAULT_MAX_CAPTURE, help="keep at most the last N bytes of each captured stream"),
+        "success": Input(dict, help="{exit_codes, require_files: [glob], forbid_files: [glob]} checked after the command exits"),
+        "idempotency": Input(dict, help="{marker: PATH}: SKIPPED while the marker exists; written on success"),
+        "atomic_dir": Input(dict, help="{work: PATH, publish: PATH}: work is renamed to publish only on success"),
+        "retry_on_exit_codes": Input((list, int), help="only these exit codes may be retried by the step's retry policy"),
+        "retry_on_timeout": Input(bool, default=True, help="whether the retry policy may repeat a timed-out command"),
+        "log": Input(dict, help="{stdout, stderr}: log (default), capture, file:PATH, inherit or discard"),
     }
-    outputs = ("exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "duration_ms")
+    outputs = (
+        "exit_code",
+        "stdout",
+        "stderr",
+        "stdout_truncated",
+        "stderr_truncated",
+        "duration_ms",
+        "skipped",
+        "reason",
+        "marker",
+        "published",
+    )
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -243,20 +294,23 @@ class ExternalProcess(Step):
 
     def run(self, ctx, inputs):
         argv = self._argv(inputs)
-        codes = inputs["success_exit_codes"]
-        codes = [codes] if isinstance(codes, int) else codes
-        if not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
-            raise StepInputError(f"step type 'external.process': input 'success_exit_codes' must be integers, got {codes!r}")
+        contract = read_contract(ctx, inputs)
+        codes = contract.exit_codes
         timeout = inputs.get("timeout_seconds")
         if timeout is not None and timeout <= 0:
             raise StepInputError("step type 'external.process': input 'timeout_seconds' must be positive")
         grace = max(float(inputs["kill_grace_seconds"]), 0.0)
-        capture = inputs["capture"]
         limit = inputs["max_capture_bytes"]
         if limit < 0:
             raise StepInputError("step type 'external.process': input 'max_capture_bytes' must not be negative")
+        skipped = marker_skip(ctx, contract)
+        if skipped is not None:
+            return skipped
         cwd = self._cwd(ctx, inputs)
         env = self._env(ctx, inputs)
+        env.update(child_env(contract))
+        prepare_work_dir(ctx, contract)
+        prepare_log_files(contract)
 
         shown = ctx.scrubber.scrub(shlex.join(argv))
         program = ctx.scrubber.scrub(argv[2] if inputs["shell"] else argv[0])
@@ -268,8 +322,8 @@ class ExternalProcess(Step):
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stdout=_child_stream(contract.stdout),
+                stderr=_child_stream(contract.stderr),
                 start_new_session=True,
             )
         except FileNotFoundError:
@@ -281,11 +335,16 @@ class ExternalProcess(Step):
 
         pgid = proc.pid  # start_new_session: the child leads its own group
         ctx.logger.info("process.started", extra={"command": shown, "pid": proc.pid, "cwd": str(cwd)})
-        tails = {"stdout": _Tail(limit if capture else 0), "stderr": _Tail(limit if capture else _ERROR_TAIL)}
+        streams = {"stdout": contract.stdout, "stderr": contract.stderr}
+        tails = {name: _Tail(limit if s.mode == "capture" else (_ERROR_TAIL if name == "stderr" else 0)) for name, s in streams.items()}
         readers = []
         for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
-            if capture:
+            if pipe is None:
+                continue
+            if streams[name].mode == "capture":
                 target, args = _pump_captured, (pipe, tails[name])
+            elif streams[name].mode == "file":
+                target, args = _pump_to_file, (pipe, tails[name], streams[name].path, ctx.scrubber.scrub)
             else:
                 def emit(line: str, _stream=name) -> None:
                     ctx.logger.info("process.output", extra={"stream": _stream, "line": ctx.scrubber.scrub(line)})
@@ -321,28 +380,35 @@ class ExternalProcess(Step):
             raise Interrupted(f"command {program!r} stopped: the run was cancelled")
         stderr_tail = ctx.scrubber.scrub(tails["stderr"].text()[-_TAIL_SHOWN:]).strip()
         if stopped == "timeout":
-            raise StepError(
+            raise timeout_failure(
                 f"command {program!r} timed out after {timeout:g}s; its process group was stopped"
-                + (f"; stderr ends with: {stderr_tail}" if stderr_tail else "")
+                + (f"; stderr ends with: {stderr_tail}" if stderr_tail else ""),
+                contract,
             )
         if exit_code not in codes:
             reason = f"was killed by signal {_signal_name(-exit_code)}" if exit_code < 0 else f"exited with code {exit_code}"
             hint = " (the shell could not find the command)" if inputs["shell"] and exit_code == 127 else ""
             message = f"command {program!r} {reason}{hint}; allowed exit codes: {codes}"
-            message += f"; stderr ends with: {stderr_tail}" if stderr_tail else "; stderr was empty"
-            raise StepError(message)
+            if not contract.stderr.piped:
+                message += f"; stderr was not read (log.stderr: {contract.stderr.mode})"
+            else:
+                message += f"; stderr ends with: {stderr_tail}" if stderr_tail else "; stderr was empty"
+            raise exit_failure(message, contract, exit_code)
+        check_files(ctx, contract)
+        publish(ctx, contract)
+        write_marker(ctx, contract, exit_code)
 
-        outputs: dict[str, Any] = {"exit_code": exit_code, "duration_ms": duration_ms}
-        if capture:
-            for name, tail in tails.items():
+        outputs: dict[str, Any] = {"exit_code": exit_code, "duration_ms": duration_ms, **contract_outputs(contract)}
+        for name, tail in tails.items():
+            if streams[name].mode == "capture":
                 outputs[name] = ctx.scrubber.scrub(tail.text())
                 outputs[f"{name}_truncated"] = tail.truncated
                 if tail.truncated:
                     ctx.logger.warning(
                         "process.output_truncated", extra={"stream": name, "bytes": tail.total, "kept_bytes": limit}
                     )
-        else:
-            outputs.update(stdout=None, stderr=None, stdout_truncated=False, stderr_truncated=False)
+            else:
+                outputs.update({name: None, f"{name}_truncated": False})
         return StepResult(outputs=outputs)
 
     @staticmethod
