@@ -33,6 +33,9 @@ _BUILTIN_STEPS: dict[str, str] = {
     "files_copy": "aetherflow_core.steps.builtin.files:FilesCopy",
     "archive_create": "aetherflow_core.steps.builtin.archive:ArchiveCreate",
     "archive_extract": "aetherflow_core.steps.builtin.archive:ArchiveExtract",
+    "excel_fill": "aetherflow_core.steps.builtin.excel:ExcelFill",
+    "excel_validate_template": "aetherflow_core.steps.builtin.excel:ExcelValidateTemplate",
+    "excel_read": "aetherflow_core.steps.builtin.excel:ExcelRead",
 }
 
 _registered: dict[str, type[Step]] = {}

@@ -349,14 +349,15 @@ class DatabaseConnector(ConnectorBase):
         return columns, rows
 
     def iter_batches(
-        self, sql: str, params: Params = None, batch_size: int = DEFAULT_BATCH_SIZE
+        self, sql: str, params: Params = None, batch_size: int = DEFAULT_BATCH_SIZE, *, yield_empty: bool = False
     ) -> Iterator[tuple[list[str], list[tuple]]]:
         """``(columns, rows)`` batches of at most ``batch_size`` rows, streamed: the
-        whole result is never held in memory. Close the iterator (or exhaust it) to
-        release the connection."""
+        whole result is never held in memory. With ``yield_empty`` a result without
+        rows still yields one empty batch, carrying the column names. Close the
+        iterator (or exhaust it) to release the connection."""
         with closing(self._batches("query", sql, params, batch_size)) as batches:
             for columns, rows in batches:
-                if rows:
+                if rows or yield_empty:
                     yield columns.names, rows
 
     def _batches(self, action: str, sql: str, params: Params, batch_size: int) -> Iterator[tuple[ResultColumns, list[tuple]]]:
