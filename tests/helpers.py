@@ -75,6 +75,26 @@ def write_flow(path: Path, text: str) -> Path:
     return path
 
 
+def run_step(type_name: str, ctx: StepContext, **given: Any):
+    """Run a registered step directly with ``given`` inputs (checked like the runner does)."""
+    from aetherflow_core.steps.registry import get_step
+
+    cls = get_step(type_name)
+    return cls().run(ctx, cls.bind_inputs(given))
+
+
+def program(name: str, package: str) -> str:
+    """The path of an installed program the tests drive (7z, soffice, ...); a missing one
+    skips the test, or fails it when AETHERFLOW_REQUIRE_SERVICES=1."""
+    from tests.services import ServiceUnavailable, find_binary, unavailable
+
+    try:
+        return find_binary(name, package)
+    except ServiceUnavailable as exc:
+        unavailable(str(exc))
+        raise
+
+
 def step_context(
     tmp_path: Path,
     connectors: dict[str, Any] | None = None,

@@ -14,28 +14,19 @@ import pytest
 
 from aetherflow_core.connectors.builtin.archive_zipfile import ZipArchiveConnector
 from aetherflow_core.errors import ConnectorError, MissingDependencyError
-from tests.helpers import base_env, run_cli, write_flow
-from tests.services import ServiceUnavailable, find_binary, unavailable
+from tests.helpers import base_env, program, run_cli, write_flow
 
 PASSWORD = "Zip-Pa55w0rd-7c1"
 
 
-def _tool(name: str, package: str) -> str:
-    try:
-        return find_binary(name, package)
-    except ServiceUnavailable as exc:
-        unavailable(str(exc))
-        raise
-
-
 @pytest.fixture(scope="module")
 def sevenzip():
-    return _tool("7z", "p7zip-full")
+    return program("7z", "p7zip-full")
 
 
 @pytest.fixture(scope="module")
 def infozip():
-    return _tool("zip", "zip"), _tool("unzip", "unzip")
+    return program("zip", "zip"), program("unzip", "unzip")
 
 
 @pytest.fixture

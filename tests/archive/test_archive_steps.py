@@ -11,14 +11,8 @@ import pytest
 from aetherflow_core.connectors.builtin.archive_tar import TarArchiveConnector
 from aetherflow_core.errors import StepError
 from aetherflow_core.steps.base import STEP_SUCCESS
-from aetherflow_core.steps.registry import get_step
 from tests.archive.builders import zip_with
-from tests.helpers import base_env, run_cli, step_context, write_flow
-
-
-def run_step(type_name: str, ctx, **given):
-    cls = get_step(type_name)
-    return cls().run(ctx, cls.bind_inputs(given))
+from tests.helpers import base_env, run_cli, run_step, step_context, write_flow
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@ cells, a styled table, formulas over the table, and a sheet the fill must not to
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.services import ServiceUnavailable, find_binary, unavailable
+from tests.helpers import program
 
 NOTES = [
     ["How to read this report", None, None],
@@ -76,20 +75,9 @@ def template(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def soffice():
     """LibreOffice's headless converter (Debian libreoffice-calc-nogui)."""
-    try:
-        return find_binary("soffice", "libreoffice-calc-nogui")
-    except ServiceUnavailable as exc:
-        unavailable(str(exc))
+    return program("soffice", "libreoffice-calc-nogui")
 
 
 @pytest.fixture(scope="session")
 def pdftotext():
-    try:
-        return find_binary("pdftotext", "poppler-utils")
-    except ServiceUnavailable as exc:
-        unavailable(str(exc))
-
-
-def copy_template(template: Path, into: Path) -> Path:
-    into.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(template, into / template.name))
+    return program("pdftotext", "poppler-utils")

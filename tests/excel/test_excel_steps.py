@@ -15,15 +15,9 @@ from python_calamine import CalamineWorkbook
 
 from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
 from aetherflow_core.errors import MissingDependencyError, StepError, StepInputError
-from aetherflow_core.steps.registry import get_step
-from tests.helpers import step_context
+from tests.helpers import run_step, step_context
 
 from .conftest import NOTES, build_template
-
-
-def run_step(type_name: str, ctx, **given):
-    cls = get_step(type_name)
-    return cls().run(ctx, cls.bind_inputs(given))
 
 
 @pytest.fixture
@@ -299,3 +293,18 @@ def test_without_a_template_a_new_workbook_is_streamed_sheet_by_sheet(ctx):
 def test_without_a_template_what_needs_one_is_an_input_error(ctx, inputs, message):
     with pytest.raises(StepInputError, match=message):
         fill(ctx, template=None, **inputs)
+
+
+def test_a_failed_streamed_fill_leaves_no_open_sheet_behind(ctx, monkeypatch):
+    """Write-only sheets stream into open temporary files; a fill that fails must finish
+    them itself rather than leave them to the garbage collector at a random moment."""
+    import gc
+    import sys
+
+    raised = []
+    monkeypatch.setattr(sys, "unraisablehook", raised.append)
+    with pytest.raises(StepInputError, match="rows can only be appended"):
+        fill(ctx, template=None, data=[{"sheet": "S", "input": "orders.csv"}, {"sheet": "S", "start_cell": "A2", "input": "orders.csv"}])
+    gc.collect()
+    assert raised == []
+    assert not (ctx.workspace / "out").exists() or not any((ctx.workspace / "out").iterdir())

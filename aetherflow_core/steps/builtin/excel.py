@@ -21,6 +21,7 @@ import datetime as _dt
 import itertools
 import math
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -547,11 +548,26 @@ def _fill_new_workbook(ctx, blocks: list[dict[str, Any]], cells: dict[str, Any],
             workbook.create_sheet("Sheet1")
         with atomic_path(output) as partial:
             workbook.save(partial)
+    except BaseException:
+        _discard(workbook)
+        raise
     finally:
         bar.close()
     size = output.stat().st_size
     ctx.logger.info("excel_fill.written", extra={"path": str(output), "rows": total, "bytes": size, "write_only": True})
     return StepResult(STEP_SUCCESS, {"path": str(output), "rows": total, "sheets": list(sheets) or ["Sheet1"], "bytes": size})
+
+
+def _discard(workbook) -> None:
+    """Finish a write-only workbook that will not be delivered. Its sheets stream into
+    open temporary files until the workbook is saved; left to the garbage collector,
+    they are closed at some random later moment. Saving into a throwaway directory
+    closes and removes them now, through openpyxl's own path."""
+    with tempfile.TemporaryDirectory(prefix="aetherflow-excel-") as scratch:
+        try:
+            workbook.save(Path(scratch) / "discarded.xlsx")
+        except Exception:  # noqa: BLE001 - the error that stopped the fill is the one to report
+            pass
 
 
 def _counted(rows: Rows, advance) -> Rows:
