@@ -245,21 +245,10 @@ def step_type_hint(type_name: str, known: Collection[str]) -> str | None:
 # Consulted only for inputs the step does not declare, so an input that gains a real
 # implementation stops being reported.
 INPUT_HINTS: dict[tuple[str, str], str] = {
-    ("external.process", "log"): (
-        "`log: {stdout: capture, stderr: capture}` is `capture: true` here (both streams into outputs; "
-        f"max_capture_kb is max_capture_bytes); not capturing logs the output lines; log files are {PLANNED}"
-    ),
-    ("external.process", "success"): (
-        f"`success: {{exit_codes: [...]}}` is `success_exit_codes: [...]` here; marker_file, required_files, "
-        f"required_globs and forbidden_files are {PLANNED}"
-    ),
-    ("external.process", "idempotency"): f"idempotency markers and atomic output directories are {PLANNED}",
     ("external.process", "retry"): (
-        "retries belong to the step here: `retry: {max_attempts: N, delay_seconds: S}` beside `inputs:` "
-        f"(it retries any failure); retry_on_exit_codes and retry_on_timeout are {PLANNED}"
+        "retries belong to the step here: `retry: {max_attempts: N, delay_seconds: S}` beside `inputs:`; "
+        "retry_on_exit_codes and retry_on_timeout are inputs of external.process that say which failures it may repeat"
     ),
-    ("external.process", "retry_on_exit_codes"): f"retry_on_exit_codes is {PLANNED}; step-level `retry:` retries any failure",
-    ("external.process", "retry_on_timeout"): f"retry_on_timeout is {PLANNED}; step-level `retry:` retries any failure",
     ("external.process", "outputs"): "step outputs are chosen with the step's own `outputs:` (beside `inputs:`), reading result.<name>",
 }
 

@@ -98,33 +98,48 @@ jobs:
           command: [echo, hi]
           log: {stdout: capture, stderr: capture}
           success: {exit_codes: [0, 3]}
-          idempotency: {strategy: marker, marker_path: done.flag}
           retry: {max_attempts: 3, retry_on_exit_codes: [75]}
+          outputs: {line: x}
 """)
-    assert f"{flow}:10:11 at jobs[0].steps[0].inputs.log: unknown input 'log' for step type 'external.process'" in err
-    assert "`log: {stdout: capture, stderr: capture}` is `capture: true` here" in err
-    assert "`success: {exit_codes: [...]}` is `success_exit_codes: [...]` here" in err
-    assert "idempotency markers and atomic output directories are added by issue 16" in err
+    assert "inputs.log" not in err and "inputs.success" not in err  # the same forms exist here
+    assert f"{flow}:12:11 at jobs[0].steps[0].inputs.retry: unknown input 'retry' for step type 'external.process'" in err
     assert "retries belong to the step here: `retry: {max_attempts: N, delay_seconds: S}`" in err
+    assert "step outputs are chosen with the step's own `outputs:`" in err
+
+
+def test_the_old_keys_of_the_contract_inputs_say_what_replaces_them(tmp_path):
+    from aetherflow_core.errors import StepInputError
+    from aetherflow_core.steps.builtin.process import ExternalProcess
+    from tests.helpers import step_context
+
+    ctx = step_context(tmp_path)
+    for inputs, hint in (
+        ({"idempotency": {"strategy": "marker", "marker_path": "done.flag"}}, "idempotency is {marker: PATH} here"),
+        ({"success": {"marker_file": "done.flag"}}, "a marker is idempotency: {marker: PATH}"),
+        ({"log": {"stdout": "capture", "file_path": "x.log"}}, "log: {stdout: file:PATH, stderr: file:PATH}"),
+    ):
+        with pytest.raises(StepInputError) as caught:
+            ExternalProcess().run(ctx, ExternalProcess.bind_inputs({"command": ["true"], **inputs}))
+        assert hint in caught.value.hint
 
 
 def test_an_input_the_step_declares_is_never_reported_as_an_old_form():
     """The hints are looked up only for undeclared inputs: when external.process gains
-    `log`, the same flow validates."""
+    an input of that version (as it gained `log`), the same flow validates."""
     from aetherflow.core.api import Input
     from aetherflow_core.steps import registry
 
     base = registry.get_step("external.process")
-    extended = type("ProcessWithLog", (base,), {"inputs": {**base.inputs, "log": Input(dict)}})
+    extended = type("ProcessWithOutputs", (base,), {"inputs": {**base.inputs, "outputs": Input(dict)}})
     text = """
 version: 1
 flow: {id: t}
 jobs:
   - id: a
     steps:
-      - {id: s, type: external.process, inputs: {command: [echo], log: {stdout: capture}}}
+      - {id: s, type: external.process, inputs: {command: [echo], outputs: {line: x}}}
 """
-    with pytest.raises(SpecError, match="unknown input 'log'"):
+    with pytest.raises(SpecError, match="unknown input 'outputs'"):
         parse_flow(text)
     registry._registered["external.process"] = extended
     try:

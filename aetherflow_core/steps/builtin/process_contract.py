@@ -77,12 +77,29 @@ class Contract:
 # -- reading the inputs -----------------------------------------------------------------------
 
 
+#: Keys of aetherflow-core 0.0.14's forms of these inputs, and what replaces them here.
+_OLD_KEYS = {
+    ("idempotency", "strategy"): "idempotency is {marker: PATH} here; an atomic output directory is the input atomic_dir: {work, publish}",
+    ("idempotency", "marker_path"): "write idempotency: {marker: PATH}",
+    ("idempotency", "temp_output_dir"): "write atomic_dir: {work: PATH, publish: PATH} (a separate input)",
+    ("idempotency", "final_output_dir"): "write atomic_dir: {work: PATH, publish: PATH} (a separate input)",
+    ("success", "marker_file"): "a marker is idempotency: {marker: PATH}; a file that must exist goes in success.require_files",
+    ("success", "require_glob"): "success.require_files takes globs",
+    ("log", "file_path"): "name the file per stream: log: {stdout: file:PATH, stderr: file:PATH}",
+    ("log", "max_capture_kb"): "the bound of captured output is the input max_capture_bytes",
+}
+
+
 def _keys(value: Any, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StepInputError(f"{_TYPE}: input {name!r} must be a mapping with keys {', '.join(allowed)}")
     for key in value:
         if key not in allowed:
-            raise StepInputError(f"{_TYPE}: unknown key {key!r} in input {name!r}{suggest(str(key), allowed)}; known: {', '.join(allowed)}")
+            old = _OLD_KEYS.get((name, str(key)))
+            raise StepInputError(
+                f"{_TYPE}: unknown key {key!r} in input {name!r}{'' if old else suggest(str(key), allowed)}; known: {', '.join(allowed)}",
+                hint=old,
+            )
     return value
 
 
