@@ -10,9 +10,11 @@ import json
 import sys
 from typing import Any
 
+from aetherflow_core.status import Status
+
 from .errors import Session
 
-_STATUS_STYLE = {"SUCCESS": "green", "SKIPPED": "yellow", "FAILED": "red", "BLOCKED": "magenta"}
+_STATUS_STYLE = {Status.SUCCESS: "green", Status.SKIPPED: "yellow", Status.FAILED: "red", Status.BLOCKED: "magenta"}
 
 
 def is_terminal(stream=None) -> bool:

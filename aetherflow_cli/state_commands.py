@@ -9,7 +9,6 @@ without ``flow.state``. Reading never creates a state file.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Annotated, Any
 
 import typer
@@ -134,30 +133,26 @@ class _State:
 
 
 
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
-
-
-def _run_document(row: dict[str, Any]) -> dict[str, Any]:
+def _run_document(row) -> dict[str, Any]:
     from aetherflow_core.locks import process_alive
+    from aetherflow_core.status import Status
+    from aetherflow_core.times import iso_utc
 
-    alive = process_alive(row["host"], row["pid"]) if row["status"] == "RUNNING" and row.get("host") and row.get("pid") else None
+    alive = process_alive(row.host, row.pid) if row.status == Status.RUNNING and row.host and row.pid else None
     return {
-        "run_id": row["run_id"],
-        "flow_id": row["flow_id"],
-        "status": row["status"],
-        "profile": row.get("profile"),
-        "started_at": _iso(row.get("started_at")),
-        "ended_at": _iso(row.get("ended_at")),
-        "duration_ms": row.get("duration_ms"),
-        "host": row.get("host"),
-        "pid": row.get("pid"),
-        "invocations": row.get("invocations"),
-        "flow_path": row.get("flow_path"),
-        "flow_sha256": row.get("flow_sha256"),
-        "fingerprint": row.get("fingerprint"),
+        "run_id": row.run_id,
+        "flow_id": row.flow_id,
+        "status": row.status,
+        "profile": row.profile,
+        "started_at": iso_utc(row.started_at),
+        "ended_at": iso_utc(row.ended_at),
+        "duration_ms": row.duration_ms,
+        "host": row.host,
+        "pid": row.pid,
+        "invocations": row.invocations,
+        "flow_path": row.flow_path,
+        "flow_sha256": row.flow_sha256,
+        "fingerprint": row.fingerprint,
         "process_alive": alive,
     }
 
@@ -191,7 +186,7 @@ def runs_list_command(session: Session, flow: str | None, limit: int, state_path
 
 def runs_show_command(session: Session, run_id: str, flow: str | None, state_path: str | None, env_files: list[str], json_output: bool) -> int:
     from aetherflow_core.errors import UserError
-
+    from aetherflow_core.times import iso_utc
 
     with _State(session, flow, state_path, env_files) as state:
         row = state.store.get_run(run_id) if state.store is not None else None
@@ -202,29 +197,29 @@ def runs_show_command(session: Session, run_id: str, flow: str | None, state_pat
         steps = state.store.step_runs(run_id)
     by_job: dict[str, list[dict[str, Any]]] = {}
     for step in steps:
-        by_job.setdefault(step["job_id"], []).append(
+        by_job.setdefault(step.job_id, []).append(
             {
-                "id": step["step_id"],
-                "type": step["step_type"],
-                "status": step["status"],
-                "attempts": step["attempts"],
-                "started_at": _iso(step["started_at"]),
-                "ended_at": _iso(step["ended_at"]),
-                "duration_ms": step["duration_ms"],
-                "outputs": step["outputs"],
-                "error": step["error"],
+                "id": step.step_id,
+                "type": step.step_type,
+                "status": step.status,
+                "attempts": step.attempts,
+                "started_at": iso_utc(step.started_at),
+                "ended_at": iso_utc(step.ended_at),
+                "duration_ms": step.duration_ms,
+                "outputs": step.outputs,
+                "error": step.error,
             }
         )
     run["jobs"] = [
         {
-            "id": job["job_id"],
-            "status": job["status"],
-            "started_at": _iso(job["started_at"]),
-            "ended_at": _iso(job["ended_at"]),
-            "duration_ms": job["duration_ms"],
-            "outputs": job["outputs"],
-            "error": job["error"],
-            "steps": by_job.pop(job["job_id"], []),
+            "id": job.job_id,
+            "status": job.status,
+            "started_at": iso_utc(job.started_at),
+            "ended_at": iso_utc(job.ended_at),
+            "duration_ms": job.duration_ms,
+            "outputs": job.outputs,
+            "error": job.error,
+            "steps": by_job.pop(job.job_id, []),
         }
         for job in jobs
     ]
@@ -252,6 +247,7 @@ def runs_show_command(session: Session, run_id: str, flow: str | None, state_pat
 def _lock_documents(store) -> list[dict[str, Any]]:
     from aetherflow_core.locks import process_alive
     from aetherflow_core.state.base import LockOwner
+    from aetherflow_core.times import iso_utc
 
     now = store.now()
     documents = []
@@ -264,8 +260,8 @@ def _lock_documents(store) -> list[dict[str, Any]]:
                 "run_id": owner.run_id if owner else None,
                 "host": owner.host if owner else None,
                 "pid": owner.pid if owner else None,
-                "acquired_at": _iso(lock.acquired_at),
-                "expires_at": _iso(lock.expires_at),
+                "acquired_at": iso_utc(lock.acquired_at),
+                "expires_at": iso_utc(lock.expires_at),
                 "expires_in_seconds": round(lock.expires_at - now, 1),
                 "expired": lock.expires_at < now,
                 "holder_alive": process_alive(owner.host, owner.pid) if owner else None,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import IO, Any
 
 from .redaction import Scrubber
+from .times import iso_utc
 
 LOGGER_NAME = "aetherflow"
 FIELDS = ("flow_id", "run_id", "job_id", "step_id", "step_type", "status", "duration_ms")
@@ -24,13 +24,9 @@ def event_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
 
 
-def _timestamp(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {"ts": _timestamp(record.created), "level": record.levelname, "event": record.getMessage()}
+        data: dict[str, Any] = {"ts": iso_utc(record.created), "level": record.levelname, "event": record.getMessage()}
         fields = event_fields(record)
         for key in FIELDS:
             data[key] = fields.pop(key, None)
@@ -43,7 +39,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = event_fields(record)
-        parts = [_timestamp(record.created), f"{record.levelname:<7}", record.getMessage()]
+        parts = [iso_utc(record.created), f"{record.levelname:<7}", record.getMessage()]
         for key in ("job_id", "step_id", "step_type", "status", "duration_ms"):
             value = fields.pop(key, None)
             if value is not None:

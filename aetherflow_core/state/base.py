@@ -1,18 +1,24 @@
 """The state store interface: runs, job runs, step runs and locks.
 
 Backends (SQLite by default, PostgreSQL for several hosts sharing one state) implement
-:class:`StateStore`. Everything written here has passed the scrubber first: the store
-never sees a secret.
+:class:`StateStore` and take and return the typed rows of :mod:`.rows`. Everything
+written here has passed the scrubber first: the store never sees a secret.
+
+Schema changes are migrations: each backend keeps ``MIGRATIONS``, a mapping from
+version to the statements that reach it, and opening a store applies the missing ones
+in one transaction. To add a column: give the row its field (with a default, so rows
+of older runs still load), and add the next version to both backends with its
+``ALTER TABLE ... ADD COLUMN``; ``tests/state/test_schema.py`` checks that both
+backends reach the same version and have a column for every field.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
-SCHEMA_VERSION = 1
+from .rows import JobRunRow, LockInfo, RunRow, StepRunRow
 
 
 @dataclass(frozen=True)
@@ -34,76 +40,77 @@ class LockOwner:
         return cls(run_id, host, int(pid))
 
 
-@dataclass
-class LockInfo:
-    key: str
-    owner: str
-    acquired_at: float
-    expires_at: float
+class StateStore(ABC):
+    """A state backend. Times are epoch seconds (float). Safe to share between threads."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "owner": self.owner, "acquired_at": self.acquired_at, "expires_at": self.expires_at}
+    #: version -> the statements that migrate the previous version to it
+    MIGRATIONS: dict[int, tuple[str, ...]]
 
+    @classmethod
+    def schema_version(cls) -> int:
+        """The version this program writes (the last migration)."""
+        return max(cls.MIGRATIONS)
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-
-
-def loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
-class StateStore:
-    """Interface of a state backend. Times are epoch seconds (float)."""
-
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def now(self) -> float:
         """The clock lock expiry is judged by (the database server's, for a shared store)."""
         return time.time()
 
-    # runs
-    def create_run(self, run: dict[str, Any]) -> None:
-        raise NotImplementedError
+    # -- runs -----------------------------------------------------------------------------
 
-    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def create_run(self, run: RunRow) -> None:
+        """Insert a new run; an existing run id is an error."""
 
-    def reopen_run(self, run_id: str, started_at: float, **fields: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def reopen_run(self, run_id: str, *, fingerprint: str | None, host: str | None, pid: int | None) -> None:
+        """Mark a resumed run RUNNING again, counting the invocation and its runner."""
 
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        raise NotImplementedError
+    @abstractmethod
+    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None: ...
 
-    def list_runs(self, flow_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRow | None: ...
 
+    @abstractmethod
+    def list_runs(self, flow_id: str | None = None, limit: int = 50) -> list[RunRow]:
+        """Newest first."""
+
+    @abstractmethod
     def latest_unfinished_run(self, flow_id: str) -> str | None:
-        raise NotImplementedError
+        """The newest run of ``flow_id`` that did not end SUCCESS or SKIPPED."""
 
-    # jobs and steps
-    def record_job(self, run_id: str, job: dict[str, Any]) -> None:
-        raise NotImplementedError
+    # -- jobs and steps -------------------------------------------------------------------
 
-    def record_step(self, run_id: str, job_id: str, step: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def record_job(self, job: JobRunRow) -> None:
+        """Insert or replace the job run (its key: run id, job id)."""
 
-    def job_runs(self, run_id: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def record_step(self, step: StepRunRow) -> None:
+        """Insert or replace the step run (its key: run id, job id, step id)."""
 
-    def step_runs(self, run_id: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def job_runs(self, run_id: str) -> list[JobRunRow]:
+        """In plan order."""
 
-    # locks
-    def acquire_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def step_runs(self, run_id: str) -> list[StepRunRow]:
+        """By job id, then in step order."""
 
-    def renew_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool:
-        raise NotImplementedError
+    # -- locks ----------------------------------------------------------------------------
 
+    @abstractmethod
+    def acquire_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool: ...
+
+    @abstractmethod
+    def renew_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool: ...
+
+    @abstractmethod
     def release_lock(self, key: str, owner: LockOwner | None = None) -> bool:
-        raise NotImplementedError
+        """Release ``key`` if ``owner`` holds it (whoever holds it, without an owner)."""
 
-    def list_locks(self) -> list[LockInfo]:
-        raise NotImplementedError
+    @abstractmethod
+    def list_locks(self) -> list[LockInfo]: ...

@@ -25,14 +25,15 @@ from typing import Any
 
 from ..errors import StateError
 from ..redaction import Scrubber
-from .base import SCHEMA_VERSION, LockInfo, LockOwner, StateStore, dumps
+from .base import LockOwner
+from .sql import SQLStateStore
 
 # Any constant shared by every aetherflow process; it only has to be the same everywhere.
 MIGRATION_LOCK_ID = 0x4165_7468_6572  # "Aether"
 _NOW = "extract(epoch from clock_timestamp())::float8"
 
-_MIGRATIONS: dict[int, list[str]] = {
-    1: [
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
         """
         CREATE TABLE IF NOT EXISTS aetherflow_runs (
             run_id text PRIMARY KEY,
@@ -90,7 +91,7 @@ _MIGRATIONS: dict[int, list[str]] = {
             expires_at double precision NOT NULL
         )
         """,
-    ],
+    ),
 }
 
 
@@ -109,7 +110,12 @@ def describe_dsn(dsn: str) -> str:
     return f"postgres {user + '@' if user else ''}{host}:{port}/{dbname}"
 
 
-class PostgresStateStore(StateStore):
+class PostgresStateStore(SQLStateStore):
+    MIGRATIONS = _MIGRATIONS
+    TABLE_PREFIX = "aetherflow_"
+    MARKER = "%s"
+    JSON_MARKER = "%s::jsonb"
+
     def __init__(self, dsn: str, *, connect_timeout: int = 10):
         self._scrubber = Scrubber([dsn])
         self._dsn = dsn
@@ -176,7 +182,7 @@ class PostgresStateStore(StateStore):
     def _execute(self, sql: str, params: dict | tuple | None = None):
         return self._run(sql, params, fetch=False)
 
-    def _rows(self, sql: str, params: dict | tuple | None = None) -> list[dict[str, Any]]:
+    def _query(self, sql: str, params: dict | tuple | None = None) -> list[dict[str, Any]]:
         return self._run(sql, params, fetch=True)
 
     def _migrate(self) -> None:
@@ -186,7 +192,7 @@ class PostgresStateStore(StateStore):
             conn = self._conn
             try:
                 current = self._schema_version(conn)
-                if current == SCHEMA_VERSION:
+                if current == self.schema_version():
                     return
                 with conn.transaction():
                     # Serialises concurrent first-time creation: CREATE TABLE IF NOT EXISTS alone
@@ -198,8 +204,8 @@ class PostgresStateStore(StateStore):
                     )
                     current = self._schema_version(conn)
                     self._check_not_newer(current)
-                    for version in range(current + 1, SCHEMA_VERSION + 1):
-                        for statement in _MIGRATIONS[version]:
+                    for version in range(current + 1, self.schema_version() + 1):
+                        for statement in self.MIGRATIONS[version]:
                             conn.execute(statement)
                         conn.execute(
                             "INSERT INTO aetherflow_schema (id, version) VALUES (1, %s) "
@@ -219,9 +225,9 @@ class PostgresStateStore(StateStore):
         return version
 
     def _check_not_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
+        if version > self.schema_version():
             raise StateError(
-                f"state database {self.target} has schema version {version}, newer than this aetherflow ({SCHEMA_VERSION})",
+                f"state database {self.target} has schema version {version}, newer than this aetherflow ({self.schema_version()})",
                 hint="upgrade aetherflow on this host",
             )
 
@@ -230,90 +236,7 @@ class PostgresStateStore(StateStore):
             self._conn.close()
 
     def now(self) -> float:
-        return float(self._rows(f"SELECT {_NOW} AS now")[0]["now"])
-
-    # -- runs ---------------------------------------------------------------------------
-
-    def create_run(self, run: dict[str, Any]) -> None:
-        self._execute(
-            "INSERT INTO aetherflow_runs (run_id, flow_id, status, profile, flow_path, flow_sha256, fingerprint, host, pid, started_at) "
-            "VALUES (%(run_id)s, %(flow_id)s, %(status)s, %(profile)s, %(flow_path)s, %(flow_sha256)s, %(fingerprint)s, %(host)s, "
-            "%(pid)s, %(started_at)s)",
-            {key: run.get(key) for key in ("run_id", "flow_id", "status", "profile", "flow_path", "flow_sha256", "fingerprint", "host", "pid", "started_at")},
-        )
-
-    def reopen_run(self, run_id: str, started_at: float, **fields: Any) -> None:
-        self._execute(
-            "UPDATE aetherflow_runs SET status = 'RUNNING', ended_at = NULL, invocations = invocations + 1, "
-            "fingerprint = COALESCE(%(fingerprint)s, fingerprint), host = COALESCE(%(host)s, host), pid = COALESCE(%(pid)s, pid) "
-            "WHERE run_id = %(run_id)s",
-            {"fingerprint": fields.get("fingerprint"), "host": fields.get("host"), "pid": fields.get("pid"), "run_id": run_id},
-        )
-
-    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None:
-        self._execute(
-            "UPDATE aetherflow_runs SET status = %s, ended_at = %s, duration_ms = %s WHERE run_id = %s",
-            (status, ended_at, duration_ms, run_id),
-        )
-
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM aetherflow_runs WHERE run_id = %s", (run_id,))
-        return rows[0] if rows else None
-
-    def list_runs(self, flow_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        if flow_id:
-            return self._rows(
-                "SELECT * FROM aetherflow_runs WHERE flow_id = %s ORDER BY started_at DESC LIMIT %s", (flow_id, limit)
-            )
-        return self._rows("SELECT * FROM aetherflow_runs ORDER BY started_at DESC LIMIT %s", (limit,))
-
-    def latest_unfinished_run(self, flow_id: str) -> str | None:
-        rows = self._rows(
-            "SELECT run_id FROM aetherflow_runs WHERE flow_id = %s AND status NOT IN ('SUCCESS', 'SKIPPED') "
-            "ORDER BY started_at DESC LIMIT 1",
-            (flow_id,),
-        )
-        return rows[0]["run_id"] if rows else None
-
-    # -- jobs and steps -----------------------------------------------------------------
-
-    def record_job(self, run_id: str, job: dict[str, Any]) -> None:
-        self._execute(
-            "INSERT INTO aetherflow_job_runs (run_id, job_id, status, started_at, ended_at, duration_ms, outputs, error, position) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (run_id, job_id) DO UPDATE SET "
-            "status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at, "
-            "duration_ms = excluded.duration_ms, outputs = excluded.outputs, error = excluded.error, position = excluded.position",
-            (
-                run_id, job["id"], job["status"], job.get("started_at"), job.get("ended_at"), job.get("duration_ms"),
-                dumps(job.get("outputs") or {}), job.get("error"), job.get("position"),
-            ),
-        )
-
-    def record_step(self, run_id: str, job_id: str, step: dict[str, Any]) -> None:
-        self._execute(
-            "INSERT INTO aetherflow_step_runs (run_id, job_id, step_id, step_type, status, attempts, started_at, ended_at, "
-            "duration_ms, outputs, error, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
-            "ON CONFLICT (run_id, job_id, step_id) DO UPDATE SET step_type = excluded.step_type, status = excluded.status, "
-            "attempts = excluded.attempts, started_at = excluded.started_at, ended_at = excluded.ended_at, "
-            "duration_ms = excluded.duration_ms, outputs = excluded.outputs, error = excluded.error, position = excluded.position",
-            (
-                run_id, job_id, step["id"], step.get("type"), step["status"], step.get("attempts", 0), step.get("started_at"),
-                step.get("ended_at"), step.get("duration_ms"), dumps(step.get("outputs") or {}), step.get("error"),
-                step.get("position"),
-            ),
-        )
-
-    def job_runs(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM aetherflow_job_runs WHERE run_id = %s ORDER BY position, started_at", (run_id,))
-        for row in rows:
-            row["outputs"] = row["outputs"] or {}
-        return rows
-
-    def step_runs(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM aetherflow_step_runs WHERE run_id = %s ORDER BY job_id, position", (run_id,))
-        for row in rows:
-            row["outputs"] = row["outputs"] or {}
-        return rows
+        return float(self._query(f"SELECT {_NOW} AS now")[0]["now"])
 
     # -- locks (server clock) -----------------------------------------------------------
 
@@ -336,14 +259,3 @@ class PostgresStateStore(StateStore):
             (float(ttl_seconds), key, owner.encode()),
         )
         return cursor.rowcount == 1
-
-    def release_lock(self, key: str, owner: LockOwner | None = None) -> bool:
-        if owner is None:
-            cursor = self._execute("DELETE FROM aetherflow_locks WHERE key = %s", (key,))
-        else:
-            cursor = self._execute("DELETE FROM aetherflow_locks WHERE key = %s AND owner = %s", (key, owner.encode()))
-        return cursor.rowcount == 1
-
-    def list_locks(self) -> list[LockInfo]:
-        rows = self._rows("SELECT key, owner, acquired_at, expires_at FROM aetherflow_locks ORDER BY key")
-        return [LockInfo(**row) for row in rows]

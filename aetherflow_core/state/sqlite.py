@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import StateError
-from .base import SCHEMA_VERSION, LockInfo, LockOwner, StateStore, dumps, loads
+from .base import LockOwner
+from .sql import SQLStateStore
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """
     CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY,
         flow_id TEXT NOT NULL,
@@ -32,8 +35,9 @@ _MIGRATIONS: dict[int, str] = {
         ended_at REAL,
         duration_ms INTEGER,
         invocations INTEGER NOT NULL DEFAULT 1
-    );
-    CREATE INDEX IF NOT EXISTS runs_flow ON runs (flow_id, started_at);
+    )""",
+        "CREATE INDEX IF NOT EXISTS runs_flow ON runs (flow_id, started_at)",
+        """
     CREATE TABLE IF NOT EXISTS job_runs (
         run_id TEXT NOT NULL,
         job_id TEXT NOT NULL,
@@ -45,7 +49,8 @@ _MIGRATIONS: dict[int, str] = {
         error TEXT,
         position INTEGER,
         PRIMARY KEY (run_id, job_id)
-    );
+    )""",
+        """
     CREATE TABLE IF NOT EXISTS step_runs (
         run_id TEXT NOT NULL,
         job_id TEXT NOT NULL,
@@ -60,18 +65,21 @@ _MIGRATIONS: dict[int, str] = {
         error TEXT,
         position INTEGER,
         PRIMARY KEY (run_id, job_id, step_id)
-    );
+    )""",
+        """
     CREATE TABLE IF NOT EXISTS locks (
         key TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         acquired_at REAL NOT NULL,
         expires_at REAL NOT NULL
-    );
-    """,
+    )""",
+    ),
 }
 
 
-class SQLiteStateStore(StateStore):
+class SQLiteStateStore(SQLStateStore):
+    MIGRATIONS = _MIGRATIONS
+
     def __init__(self, path: str | Path):
         self.path = str(path)
         try:
@@ -91,21 +99,21 @@ class SQLiteStateStore(StateStore):
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         current = int(row[0]) if row else 0
-        if current > SCHEMA_VERSION:
+        target = self.schema_version()
+        if current > target:
             raise StateError(
-                f"state database {self.path!r} has schema version {current}, newer than this aetherflow ({SCHEMA_VERSION})",
+                f"state database {self.path!r} has schema version {current}, newer than this aetherflow ({target})",
                 hint="upgrade aetherflow or point flow.state.path elsewhere",
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        for version in range(current + 1, target + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 again = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 if again and int(again[0]) >= version:
                     conn.execute("COMMIT")
                     continue
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in self.MIGRATIONS[version]:
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -116,19 +124,19 @@ class SQLiteStateStore(StateStore):
                 conn.execute("ROLLBACK")
                 raise
 
-    def _exec(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         try:
             with self._lock:
                 return self._conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path!r}: {exc}") from None
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+    def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         with self._lock:
             try:
                 cursor = self._conn.execute(sql, params)
                 names = [d[0] for d in cursor.description]
-                return [dict(zip(names, row)) for row in cursor.fetchall()]
+                return [dict(zip(names, values)) for values in cursor.fetchall()]
             except sqlite3.Error as exc:
                 raise StateError(f"state database {self.path!r}: {exc}") from None
 
@@ -136,90 +144,11 @@ class SQLiteStateStore(StateStore):
         with self._lock:
             self._conn.close()
 
-    # -- runs ---------------------------------------------------------------------------
+    # -- locks (this machine's clock) -----------------------------------------------------
 
-    def create_run(self, run: dict[str, Any]) -> None:
-        self._exec(
-            "INSERT INTO runs (run_id, flow_id, status, profile, flow_path, flow_sha256, fingerprint, host, pid, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run["run_id"], run["flow_id"], run["status"], run.get("profile"), run.get("flow_path"),
-                run.get("flow_sha256"), run.get("fingerprint"), run.get("host"), run.get("pid"), run["started_at"],
-            ),
-        )
-
-    def reopen_run(self, run_id: str, started_at: float, **fields: Any) -> None:
-        self._exec(
-            "UPDATE runs SET status = 'RUNNING', ended_at = NULL, invocations = invocations + 1, "
-            "fingerprint = COALESCE(?, fingerprint), host = COALESCE(?, host), pid = COALESCE(?, pid) WHERE run_id = ?",
-            (fields.get("fingerprint"), fields.get("host"), fields.get("pid"), run_id),
-        )
-
-    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None:
-        self._exec("UPDATE runs SET status = ?, ended_at = ?, duration_ms = ? WHERE run_id = ?", (status, ended_at, duration_ms, run_id))
-
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
-        return rows[0] if rows else None
-
-    def list_runs(self, flow_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        if flow_id:
-            return self._rows("SELECT * FROM runs WHERE flow_id = ? ORDER BY started_at DESC LIMIT ?", (flow_id, limit))
-        return self._rows("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
-
-    def latest_unfinished_run(self, flow_id: str) -> str | None:
-        rows = self._rows(
-            "SELECT run_id FROM runs WHERE flow_id = ? AND status NOT IN ('SUCCESS', 'SKIPPED') ORDER BY started_at DESC LIMIT 1",
-            (flow_id,),
-        )
-        return rows[0]["run_id"] if rows else None
-
-    # -- jobs and steps -----------------------------------------------------------------
-
-    def record_job(self, run_id: str, job: dict[str, Any]) -> None:
-        self._exec(
-            "INSERT INTO job_runs (run_id, job_id, status, started_at, ended_at, duration_ms, outputs, error, position) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, job_id) DO UPDATE SET status = excluded.status, "
-            "started_at = excluded.started_at, ended_at = excluded.ended_at, duration_ms = excluded.duration_ms, "
-            "outputs = excluded.outputs, error = excluded.error, position = excluded.position",
-            (
-                run_id, job["id"], job["status"], job.get("started_at"), job.get("ended_at"), job.get("duration_ms"),
-                dumps(job.get("outputs") or {}), job.get("error"), job.get("position"),
-            ),
-        )
-
-    def record_step(self, run_id: str, job_id: str, step: dict[str, Any]) -> None:
-        self._exec(
-            "INSERT INTO step_runs (run_id, job_id, step_id, step_type, status, attempts, started_at, ended_at, duration_ms, outputs, error, position) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, job_id, step_id) DO UPDATE SET "
-            "step_type = excluded.step_type, status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at, "
-            "ended_at = excluded.ended_at, duration_ms = excluded.duration_ms, outputs = excluded.outputs, error = excluded.error, "
-            "position = excluded.position",
-            (
-                run_id, job_id, step["id"], step.get("type"), step["status"], step.get("attempts", 0), step.get("started_at"),
-                step.get("ended_at"), step.get("duration_ms"), dumps(step.get("outputs") or {}), step.get("error"), step.get("position"),
-            ),
-        )
-
-    def job_runs(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM job_runs WHERE run_id = ? ORDER BY position, started_at", (run_id,))
-        for row in rows:
-            row["outputs"] = loads(row["outputs"]) or {}
-        return rows
-
-    def step_runs(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM step_runs WHERE run_id = ? ORDER BY job_id, position", (run_id,))
-        for row in rows:
-            row["outputs"] = loads(row["outputs"]) or {}
-        return rows
-
-    # -- locks --------------------------------------------------------------------------
-
-    def acquire_lock(self, key: str, owner: LockOwner, ttl_seconds: float, now: float | None = None) -> bool:
-        import time
-
-        now = time.time() if now is None else now
-        cursor = self._exec(
+    def acquire_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool:
+        now = time.time()
+        cursor = self._execute(
             "INSERT INTO locks (key, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, "
             "expires_at = excluded.expires_at WHERE locks.expires_at < ? OR locks.owner = excluded.owner",
@@ -228,19 +157,7 @@ class SQLiteStateStore(StateStore):
         return cursor.rowcount == 1
 
     def renew_lock(self, key: str, owner: LockOwner, ttl_seconds: float) -> bool:
-        import time
-
-        cursor = self._exec(
+        cursor = self._execute(
             "UPDATE locks SET expires_at = ? WHERE key = ? AND owner = ?", (time.time() + ttl_seconds, key, owner.encode())
         )
         return cursor.rowcount == 1
-
-    def release_lock(self, key: str, owner: LockOwner | None = None) -> bool:
-        if owner is None:
-            cursor = self._exec("DELETE FROM locks WHERE key = ?", (key,))
-        else:
-            cursor = self._exec("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner.encode()))
-        return cursor.rowcount == 1
-
-    def list_locks(self) -> list[LockInfo]:
-        return [LockInfo(**row) for row in self._rows("SELECT key, owner, acquired_at, expires_at FROM locks ORDER BY key")]

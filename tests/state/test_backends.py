@@ -9,6 +9,8 @@ import pytest
 
 from aetherflow_core.errors import StateError
 from aetherflow_core.state import open_state_store
+from aetherflow_core.state.rows import RunRow, StepRunRow
+from aetherflow_core.status import Status
 
 from .conftest import flow_yaml, fresh_database, lines, make_host, write_flow_for
 
@@ -45,7 +47,7 @@ def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_s
             assert outcomes == ["ok"] * 8
             store = PostgresStateStore(dsn)
             try:
-                assert store._rows("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": 1}]
+                assert store._query("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": 1}]
             finally:
                 store.close()
         finally:
@@ -58,7 +60,7 @@ def test_a_state_schema_newer_than_this_program_is_refused(backend):
         if backend.name == "postgres":
             store._execute("UPDATE aetherflow_schema SET version = 99")
         else:
-            store._exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+            store._execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     finally:
         store.close()
     with pytest.raises(StateError, match="schema version 99, newer than this aetherflow"):
@@ -68,15 +70,15 @@ def test_a_state_schema_newer_than_this_program_is_refused(backend):
 def test_reopening_a_state_keeps_its_data_and_version(backend):
     store = backend.open()
     try:
-        store.create_run({"run_id": "r1", "flow_id": "f", "status": "RUNNING", "started_at": 1.0})
-        store.record_step("r1", "j", {"id": "s", "type": "t", "status": "SUCCESS", "attempts": 1, "outputs": {"n": [1, "x"]}})
+        store.create_run(RunRow(run_id="r1", flow_id="f", status=Status.RUNNING, started_at=1.0))
+        store.record_step(StepRunRow(run_id="r1", job_id="j", step_id="s", step_type="t", status=Status.SUCCESS, attempts=1, outputs={"n": [1, "x"]}))
     finally:
         store.close()
     store = backend.open()
     try:
-        assert store.get_run("r1")["flow_id"] == "f"
+        assert store.get_run("r1").flow_id == "f"
         (step,) = store.step_runs("r1")
-        assert (step["status"], step["outputs"]) == ("SUCCESS", {"n": [1, "x"]})
+        assert (step.status, step.outputs) == ("SUCCESS", {"n": [1, "x"]})
     finally:
         store.close()
 
@@ -92,7 +94,7 @@ def test_postgres_store_survives_a_dropped_connection(pg_server):
     try:
         store = open_state_store("postgres", dsn=dsn)
         try:
-            store.create_run({"run_id": "r", "flow_id": "f", "status": "RUNNING", "started_at": 1.0})
+            store.create_run(RunRow(run_id="r", flow_id="f", status=Status.RUNNING, started_at=1.0))
             dbname = dsn.rsplit("/", 1)[1]
             admin = f"host={pg_server.socket_dir} port={pg_server.port} user=postgres dbname=postgres"
             with psycopg.connect(admin, autocommit=True) as conn:
@@ -102,7 +104,7 @@ def test_postgres_store_survives_a_dropped_connection(pg_server):
                 ).fetchone()[0]
             assert killed == 1
             store.finish_run("r", "SUCCESS", 2.0, 1000)
-            assert store.get_run("r")["status"] == "SUCCESS"
+            assert store.get_run("r").status == "SUCCESS"
         finally:
             store.close()
     finally:

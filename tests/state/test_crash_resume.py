@@ -111,7 +111,7 @@ def test_kill_9_at_a_random_moment_then_resume_reruns_nothing_finished(trial, ba
 
     store = backend.open()
     try:
-        committed = {f"{r['job_id']}.{r['step_id']}" for r in store.step_runs(run_id) if r["status"] == "SUCCESS"}
+        committed = {f"{r.job_id}.{r.step_id}" for r in store.step_runs(run_id) if r.status == "SUCCESS"}
     finally:
         store.close()
     before = ledger_events(lines(ledger))
@@ -151,10 +151,10 @@ def test_kill_9_at_a_random_moment_then_resume_reruns_nothing_finished(trial, ba
     store = backend.open()
     try:
         run = store.get_run(run_id)
-        assert run["status"] == "SUCCESS"
+        assert run.status == "SUCCESS"
         if before:  # the first invocation had created the run: this one resumed it
-            assert run["invocations"] == 2
-        assert {r["status"] for r in store.step_runs(run_id)} == {"SUCCESS"}
+            assert run.invocations == 2
+        assert {r.status for r in store.step_runs(run_id)} == {"SUCCESS"}
         assert store.list_locks() == []
     finally:
         store.close()

@@ -288,7 +288,7 @@ def test_flow_lock_held_with_on_locked_fail_exits_3_and_records_the_run_failed(b
         assert result.exit_code == 3
         assert "flow lock 'nightly' is held by other-run@other-host:4242" in result.stderr
         assert "Traceback" not in result.stderr
-        assert store.get_run("refused-1")["status"] == "FAILED"
+        assert store.get_run("refused-1").status == "FAILED"
         assert [lock.owner for lock in store.list_locks()] == [OTHER.encode()]
     finally:
         store.close()
@@ -304,7 +304,7 @@ def test_flow_lock_held_with_on_locked_skip_is_a_skipped_run_exit_0(backend, hos
         assert result.exit_code == 0, result.stderr
         assert result.json["status"] == "SKIPPED"
         assert [job["status"] for job in result.json["jobs"]] == ["SKIPPED"]
-        assert store.get_run(result.json["run_id"])["status"] == "SKIPPED"
+        assert store.get_run(result.json["run_id"]).status == "SKIPPED"
     finally:
         store.close()
 

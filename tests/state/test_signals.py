@@ -48,10 +48,10 @@ def test_a_signal_stops_the_step_records_it_interrupted_releases_locks_and_exits
         assert "step.interrupted" in stderr and "Traceback" not in stderr
 
         assert store.list_locks() == []
-        assert store.get_run("sig-1")["status"] == "FAILED"
-        steps = {row["step_id"]: row for row in store.step_runs("sig-1")}
-        assert steps["first"]["status"] == "SUCCESS"
-        assert (steps["guarded"]["status"], steps["guarded"]["error"]) == ("FAILED", "interrupted")
+        assert store.get_run("sig-1").status == "FAILED"
+        steps = {row.step_id: row for row in store.step_runs("sig-1")}
+        assert steps["first"].status == "SUCCESS"
+        assert (steps["guarded"].status, steps["guarded"].error) == ("FAILED", "interrupted")
 
         other.env["HOLD_SECONDS"] = "0"
         resumed = other.run("run", flow, "--run-id", "sig-1", "--json")

@@ -1,0 +1,249 @@
+"""One job of a run: its gate, then its steps in order, with retries: :class:`JobRun`."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+from ..context import StepContext
+from ..errors import AetherflowError, Interrupted, UserError, retryable
+from ..spec.models import JobSpec, StepSpec
+from ..status import STEP_RESULT_STATUSES, Status
+from ..steps.base import StepResult
+from ..steps.registry import get_step
+from ..templating import ENGINE, EnvView, NamedMapping, named
+from .records import JobRecord, StepRecord, ms
+from .session import RunSession
+
+_DEBUG = 10  # logging.DEBUG: tracebacks are logged at this level only
+
+
+def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, AetherflowError):
+        return exc.describe()
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class JobRun:
+    """One job's execution. Everything that belongs to the job alone lives here: its
+    record, logger and workspace, the ``steps`` and ``job`` template roots and the
+    outputs promoted so far, and the snapshot of the jobs finished before it started.
+    What the whole run shares is on :attr:`session`; so jobs can run side by side.
+    """
+
+    def __init__(self, session: RunSession, job: JobSpec, position: int):
+        self.session = session
+        self.job = job
+        self.position = position  # in the plan
+        self.index = next(i for i, j in enumerate(session.spec.jobs) if j.id == job.id)  # in the flow file
+        self.log = session.log.bind(job_id=job.id)
+        self.record = JobRecord(job.id, Status.RUNNING)
+        self.workspace = session.workspace(job.id)
+        self.finished = session.finished_jobs()
+        self.jobs_view = session.jobs_view()
+        self.steps_view = NamedMapping("steps")
+        self.outputs: dict[str, Any] = {}
+        self.job_view = named("job", {"id": job.id, "outputs": self.outputs})
+
+    def _context(self) -> dict[str, Any]:
+        """The template roots of a step input (``result`` is added for its outputs)."""
+        return {
+            "env": EnvView(self.session.env),
+            "steps": self.steps_view,
+            "job": self.job_view,
+            "jobs": self.jobs_view,
+            "run_id": self.session.run_id,
+            "flow_id": self.session.flow_id,
+            "workspace": str(self.workspace),
+        }
+
+    def _failed(self, exc: AetherflowError) -> str:
+        """The scrubbed message of a failure; bad input makes the run's exit code 2."""
+        self.record.user_error = self.record.user_error or isinstance(exc, UserError)
+        return self.session.scrubber.scrub(exc.describe())
+
+    def _save(self, *, error: str | None = None) -> None:
+        self.session.store.record_job(self.record.row(self.session.run_id, self.position, error=error))
+
+    # -- the job --------------------------------------------------------------------------
+
+    def run(self) -> JobRecord:
+        record = self.record
+        record.started_at = time.time()
+        try:
+            gate, reason = self._gate()
+        except AetherflowError as exc:
+            gate, reason = Status.FAILED, self._failed(exc)
+        if gate is not None:
+            return self._gated(gate, reason)
+
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self._save()
+        self.log.info("job.started", extra={"workspace": str(self.workspace)})
+        record.status = Status.SUCCESS
+        halted_by: Status | None = None  # what the steps after a failure or an empty result become
+        for position, step in enumerate(self.job.steps):
+            if halted_by is not None:
+                record.steps.append(StepRecord(step.id, step.type, halted_by))
+                continue
+            location = ("jobs", self.index, "steps", position)
+            step_record, raw_outputs = self._run_step(step, position, location)
+            record.steps.append(step_record)
+            self.steps_view[step.id] = named(f"steps.{step.id}", {"status": step_record.status, "outputs": raw_outputs})
+            if step_record.status == Status.FAILED:
+                record.status, halted_by = Status.FAILED, Status.BLOCKED
+                record.reason = f"step {step.id!r} failed"
+                continue
+            try:
+                promoted = self._promote(step, location, raw_outputs)
+            except AetherflowError as exc:
+                step_record.status, step_record.error = Status.FAILED, self._failed(exc)
+                self.session.store.record_step(step_record.row(self.session.run_id, self.job.id, position))
+                self.log.error("step.failed", extra={"step_id": step.id, "step_type": step.type, "error": step_record.error})
+                record.status, halted_by, record.reason = Status.FAILED, Status.BLOCKED, f"outputs of step {step.id!r} failed"
+                continue
+            self.outputs.update(promoted)
+            self.job_view["outputs"] = named("job.outputs", self.outputs)
+            if step_record.status == Status.SKIPPED and step.on_no_data == "skip_job":
+                record.status, halted_by = Status.SKIPPED, Status.SKIPPED
+                record.reason = f"step {step.id!r} found no data"
+        record.outputs = self.session.scrubber.scrub_data(self.outputs)
+        record.ended_at = time.time()
+        record.duration_ms = ms(record.ended_at - record.started_at)
+        self._save(error=record.reason if record.status == Status.FAILED else None)
+        level = self.log.error if record.status == Status.FAILED else self.log.info
+        level("job.finished", extra={"status": record.status, "duration_ms": record.duration_ms, "reason": record.reason})
+        return record
+
+    def _gate(self) -> tuple[Status | None, str | None]:
+        """The job's status when it must not run (a dependency, or ``when``), else None."""
+        for dep in self.job.depends_on:
+            dep_record = self.finished.get(dep)
+            if dep_record is None or dep_record.status in (Status.FAILED, Status.BLOCKED):
+                return Status.BLOCKED, f"dependency {dep!r} did not succeed"
+        for dep in self.job.depends_on:
+            if self.finished[dep].status == Status.SKIPPED:
+                return Status.SKIPPED, f"dependency {dep!r} was skipped"
+        if self.job.when is not None:
+            context = {"jobs": self.jobs_view, "env": EnvView(self.session.env), "run_id": self.session.run_id, "flow_id": self.session.flow_id}
+            if not ENGINE.evaluate(self.job.when, context, self.session.locate("jobs", self.index, "when")):
+                return Status.SKIPPED, f"when {self.job.when!r} is false"
+        return None, None
+
+    def _gated(self, status: Status, reason: str | None) -> JobRecord:
+        record = self.record
+        record.status, record.reason = status, reason
+        record.steps = [StepRecord(s.id, s.type, status if status != Status.FAILED else Status.BLOCKED) for s in self.job.steps]
+        record.ended_at, record.duration_ms = record.started_at, 0
+        self._save(error=reason)
+        level = self.log.warning if status in (Status.BLOCKED, Status.FAILED) else self.log.info
+        level("job.finished", extra={"status": status, "reason": reason, "duration_ms": 0})
+        return record
+
+    def _promote(self, step: StepSpec, location: tuple, raw_outputs: dict) -> dict[str, Any]:
+        """The step's declared ``outputs``, rendered with ``result``: they join the job's outputs."""
+        if not step.outputs:
+            return {}
+        context = {**self._context(), "result": named("result", raw_outputs)}
+        index = self.session.prepared.document.index
+        return ENGINE.render_tree(step.outputs, context, lambda path: index.locate(location + ("outputs",) + path))
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _run_step(self, step: StepSpec, position: int, location: tuple) -> tuple[StepRecord, dict[str, Any]]:
+        """Run a step with its retries, recording it; a step finished by an earlier
+        invocation of the run is reused instead. Returns the record and the raw outputs."""
+        session, scrubber = self.session, self.session.scrubber
+        step_log = self.log.bind(step_id=step.id, step_type=step.type)
+        prior = session.previous.get((self.job.id, step.id))
+        if prior is not None:
+            step_log.info("step.reused", extra={"status": prior.status, "attempts": prior.attempts})
+            reused = StepRecord(step.id, step.type, prior.status, prior.attempts, prior.duration_ms or 0, prior.outputs, None, True)
+            return reused, prior.outputs
+        record = StepRecord(step.id, step.type, Status.RUNNING, started_at=time.time())
+
+        def save() -> None:
+            session.store.record_step(record.row(session.run_id, self.job.id, position))
+
+        save()
+        step_log.info("step.started")
+        max_attempts = step.retry.max_attempts if step.retry else 1
+        raw_outputs: dict[str, Any] = {}
+        reason: str | None = None  # StepResult.reason: why the step was skipped, for the log
+        error: BaseException | None = None
+        for attempt in range(1, max_attempts + 1):
+            record.attempts = attempt
+            try:
+                result = self._attempt(step, location, attempt, step_log)
+                raw_outputs = dict(result.outputs)
+                record.status, reason = result.status, result.reason
+                error = None
+                break
+            except (KeyboardInterrupt, Interrupted):
+                record.status, record.error = Status.FAILED, "interrupted"
+                record.ended_at = time.time()
+                record.duration_ms = ms(record.ended_at - record.started_at)
+                save()
+                step_log.error("step.interrupted", extra={"status": Status.FAILED, "attempt": attempt})
+                raise
+            except Exception as exc:  # noqa: BLE001 - a step failure is an outcome, not a crash
+                error = exc
+                if attempt == max_attempts or not retryable(exc):
+                    break
+                delay = step.retry.delay_seconds * (step.retry.backoff ** (attempt - 1))
+                extra = {"attempt": attempt, "max_attempts": max_attempts, "error": scrubber.scrub(_describe_error(exc))}
+                if step_log.isEnabledFor(_DEBUG) and not isinstance(exc, AetherflowError):
+                    extra["traceback"] = scrubber.scrub("".join(traceback.format_exception(exc)))
+                step_log.warning("step.attempt_failed", extra={**extra, "retry_in_seconds": round(delay, 3)})
+                if session.cancel.wait(delay):
+                    raise Interrupted("interrupted during retry delay") from None
+        record.ended_at = time.time()
+        record.duration_ms = ms(record.ended_at - record.started_at)
+        if error is not None:
+            self.record.user_error = self.record.user_error or isinstance(error, UserError)
+            record.status, record.error = Status.FAILED, scrubber.scrub(_describe_error(error))
+            fields = {"status": Status.FAILED, "attempts": record.attempts, "duration_ms": record.duration_ms, "error": record.error}
+            if step_log.isEnabledFor(_DEBUG) and not isinstance(error, UserError):
+                fields["traceback"] = scrubber.scrub("".join(traceback.format_exception(error)))
+            step_log.error("step.failed", extra=fields)
+        else:
+            record.outputs = scrubber.scrub_data(raw_outputs)
+            fields = {"status": record.status, "attempts": record.attempts, "duration_ms": record.duration_ms}
+            if reason:
+                fields["reason"] = str(reason)
+            step_log.info("step.finished", extra=fields)
+        save()
+        return record, raw_outputs
+
+    def _attempt(self, step: StepSpec, location: tuple, attempt: int, step_log) -> StepResult:
+        session = self.session
+        cls = get_step(step.type)
+        index = session.prepared.document.index
+        rendered = ENGINE.render_tree(step.inputs, self._context(), lambda path: index.locate(location + ("inputs",) + path))
+        inputs = cls.bind_inputs(rendered)
+        ctx = StepContext(
+            env=session.env,
+            connectors=session.connectors,
+            flow_id=session.flow_id,
+            run_id=session.run_id,
+            job_id=self.job.id,
+            step_id=step.id,
+            step_type=step.type,
+            workspace=self.workspace,
+            logger=step_log,
+            scrubber=session.scrubber,
+            locks=session.locks,
+            attempt=attempt,
+            progress_factory=session.progress_factory,
+            cancel_event=session.cancel,
+        )
+        result = cls().run(ctx, inputs)
+        if result is None:
+            result = StepResult(Status.SUCCESS, {})
+        if not isinstance(result, StepResult):
+            raise TypeError(f"step type {step.type!r} returned {type(result).__name__}, not StepResult")
+        if result.status not in STEP_RESULT_STATUSES:
+            raise ValueError(f"step type {step.type!r} returned status {result.status!r}")
+        return result

@@ -1,0 +1,91 @@
+"""One run's shared state: :class:`RunSession`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..connectors.manager import ConnectorManager
+from ..env import EnvSnapshot
+from ..errors import Location
+from ..locks import LockManager
+from ..logs import ContextLogger
+from ..prepare import PreparedFlow
+from ..redaction import Scrubber
+from ..spec.models import FlowSpec
+from ..state.base import StateStore
+from ..state.rows import StepRunRow
+from ..templating import NamedMapping, named
+from .records import JobRecord
+
+
+@dataclass
+class RunSession:
+    """What every job of one run shares, built once the run is recorded in the state.
+
+    All of it may be used from several threads at once: the prepared flow, the previous
+    attempts and the paths are read-only; the store, the connector manager and the lock
+    manager guard themselves; the finished jobs are published under :attr:`_guard`, and
+    a job reads a snapshot of them taken when it starts (:meth:`finished_jobs`,
+    :meth:`jobs_view`). Whatever belongs to one job lives on its
+    :class:`~aetherflow_core.runner.job.JobRun`.
+    """
+
+    prepared: PreparedFlow
+    run_id: str
+    store: StateStore
+    #: SUCCESS/SKIPPED steps of earlier invocations of this run, by (job id, step id): not run again
+    previous: Mapping[tuple[str, str], StepRunRow]
+    work_root: Path
+    connectors: ConnectorManager
+    locks: LockManager
+    log: ContextLogger
+    #: set on SIGINT/SIGTERM: steps, lock waits and retry delays stop early
+    cancel: threading.Event
+    progress_factory: Callable
+    _finished: dict[str, JobRecord] = field(default_factory=dict)
+    _views: dict[str, NamedMapping] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def spec(self) -> FlowSpec:
+        return self.prepared.document.spec
+
+    @property
+    def flow_id(self) -> str:
+        return self.spec.flow.id
+
+    @property
+    def env(self) -> EnvSnapshot:
+        return self.prepared.env
+
+    @property
+    def scrubber(self) -> Scrubber:
+        return self.prepared.scrubber
+
+    def locate(self, *path: str | int) -> Location:
+        """Where a node of the flow file is (``"jobs", 2, "when"``), for error messages."""
+        return self.prepared.document.locate(*path)
+
+    def workspace(self, job_id: str) -> Path:
+        return self.work_root / self.flow_id / job_id / self.run_id
+
+    # -- finished jobs --------------------------------------------------------------------
+
+    def publish(self, record: JobRecord) -> None:
+        """A job is over: later gates and templates see its status and outputs."""
+        view = named(f"jobs.{record.id}", {"status": record.status, "outputs": record.outputs})
+        with self._guard:
+            self._finished[record.id] = record
+            self._views[record.id] = view
+
+    def finished_jobs(self) -> dict[str, JobRecord]:
+        with self._guard:
+            return dict(self._finished)
+
+    def jobs_view(self) -> NamedMapping:
+        """The ``jobs`` template root: the jobs finished so far."""
+        with self._guard:
+            return NamedMapping("jobs", self._views)

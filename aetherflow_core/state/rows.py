@@ -1,0 +1,116 @@
+"""The rows a state store writes and returns: runs, job runs, step runs, locks.
+
+One dataclass per table; its fields are the table's columns and the backends build
+their inserts and read their results from them (:mod:`.sql`, :meth:`Row.from_mapping`),
+so a column added by a migration needs a field here and no other change to the SQL. Times are epoch seconds;
+``status`` holds a :class:`~aetherflow_core.status.Status` name (read back as plain
+text, which compares equal to the member); ``outputs`` is a JSON mapping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+class Row:
+    """What the row classes share: their table, key and JSON columns."""
+
+    TABLE: ClassVar[str]
+    KEY: ClassVar[tuple[str, ...]]
+    JSON: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]):
+        """The row of a query result (extra columns ignored; JSON columns given decoded or as text)."""
+        values = {name: data[name] for name in cls.columns()}
+        for name in cls.JSON:
+            value = values[name]
+            values[name] = (loads(value) if isinstance(value, str) else value) or {}
+        return cls(**values)
+
+    def values(self) -> tuple[Any, ...]:
+        """The column values in :meth:`columns` order, JSON columns encoded as text."""
+        return tuple(dumps(getattr(self, name) or {}) if name in self.JSON else getattr(self, name) for name in self.columns())
+
+
+@dataclass(frozen=True)
+class RunRow(Row):
+    TABLE: ClassVar[str] = "runs"
+    KEY: ClassVar[tuple[str, ...]] = ("run_id",)
+
+    run_id: str
+    flow_id: str
+    status: str
+    started_at: float
+    profile: str | None = None
+    flow_path: str | None = None
+    flow_sha256: str | None = None
+    fingerprint: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    ended_at: float | None = None
+    duration_ms: int | None = None
+    invocations: int = 1  # 1 + the number of times the run was resumed
+
+
+@dataclass(frozen=True)
+class JobRunRow(Row):
+    TABLE: ClassVar[str] = "job_runs"
+    KEY: ClassVar[tuple[str, ...]] = ("run_id", "job_id")
+    JSON: ClassVar[tuple[str, ...]] = ("outputs",)
+
+    run_id: str
+    job_id: str
+    status: str
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_ms: int | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    position: int | None = None  # in the run's plan: rows are listed in this order
+
+
+@dataclass(frozen=True)
+class StepRunRow(Row):
+    TABLE: ClassVar[str] = "step_runs"
+    KEY: ClassVar[tuple[str, ...]] = ("run_id", "job_id", "step_id")
+    JSON: ClassVar[tuple[str, ...]] = ("outputs",)
+
+    run_id: str
+    job_id: str
+    step_id: str
+    step_type: str | None = None
+    status: str = ""
+    attempts: int = 0
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_ms: int | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    position: int | None = None  # in its job
+
+
+@dataclass(frozen=True)
+class LockInfo(Row):
+    TABLE: ClassVar[str] = "locks"
+    KEY: ClassVar[tuple[str, ...]] = ("key",)
+
+    key: str
+    owner: str  # LockOwner.encode(), or a foreign value
+    acquired_at: float
+    expires_at: float
