@@ -10,6 +10,7 @@ from aetherflow_core.errors import AetherflowError, Interrupted, UserError
 
 from . import render
 from .errors import Session
+from .options import ResolveOptions, RunOptions
 
 
 def _environment(session: Session, invocation, *, verbose: bool = False, quiet: bool = False):
@@ -31,16 +32,22 @@ def _environment(session: Session, invocation, *, verbose: bool = False, quiet: 
     return environment
 
 
-def run_command(session, flow, profile, profiles_file, env_files, run_id, resume, jobs, json_output, log_format, verbose, quiet) -> int:
-    from aetherflow_core.prepare import Invocation, prepare_flow
+def run_command(session: Session, options: RunOptions) -> int:
+    from aetherflow_core.prepare import prepare_flow
     from aetherflow_core.runner import Runner
 
-    if run_id is not None and resume:
+    if options.run_id is not None and options.resume:
         raise UserError("--run-id and --resume cannot be used together", hint="--resume picks the latest unfinished run itself")
-    invocation = Invocation(flow_path=flow, profile=profile, profiles_file=profiles_file, env_files=env_files, log_format=log_format)
-    environment = _environment(session, invocation, verbose=verbose, quiet=quiet)
+    invocation = options.invocation(log_format=options.log_format)
+    environment = _environment(session, invocation, verbose=options.verbose, quiet=options.quiet)
     prepared = prepare_flow(invocation, environment=environment)
-    runner = Runner(prepared, run_id=run_id, resume=resume, jobs=jobs or None, progress_factory=render.progress_factory())
+    runner = Runner(
+        prepared,
+        run_id=options.run_id,
+        resume=options.resume,
+        jobs=list(options.jobs) or None,
+        progress_factory=render.progress_factory(),
+    )
     try:
         result = runner.run()
     except Interrupted as exc:
@@ -50,7 +57,7 @@ def run_command(session, flow, profile, profiles_file, env_files, run_id, resume
         exit_code = exc.exit_code
     else:
         exit_code = result.exit_code
-    if json_output:
+    if options.json_output:
         render.dump_json(session, result.to_dict())
     else:
         render.run_summary(session, result)
@@ -97,15 +104,15 @@ def _check(resource) -> dict[str, Any]:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), "error": None}
 
 
-def resolve_command(session, flow, profile, profiles_file, env_files, resources, show, check, json_output) -> int:
-    from aetherflow_core.prepare import Invocation, prepare_flow
+def resolve_command(session: Session, options: ResolveOptions) -> int:
+    from aetherflow_core.prepare import prepare_flow
 
-    invocation = Invocation(flow_path=flow, profile=profile, profiles_file=profiles_file, env_files=env_files)
+    invocation = options.invocation()
     environment = _environment(session, invocation)
-    prepared = prepare_flow(invocation, environment=environment, resource_names=resources or None)
+    prepared = prepare_flow(invocation, environment=environment, resource_names=list(options.resources) or None)
     rows = []
     for res in prepared.resources:
-        config, options = res.redacted()
+        config, resource_options = res.redacted()
         row = {
             "name": res.name,
             "kind": res.kind,
@@ -115,12 +122,12 @@ def resolve_command(session, flow, profile, profiles_file, env_files, resources,
             "ok": res.ok,
             "error": res.error.describe() if res.error else None,
             "config": config,
-            "options": options,
+            "options": resource_options,
             "sources": dict(sorted(res.sources.items())),
             "env_origins": dict(sorted(res.env_origins.items())),
             "check": None,
         }
-        if check and res.ok:
+        if options.check and res.ok:
             row["check"] = _check(res)
         rows.append(row)
     document = {
@@ -129,13 +136,13 @@ def resolve_command(session, flow, profile, profiles_file, env_files, resources,
         "fingerprint": prepared.fingerprint,
         "resources": rows,
     }
-    if json_output:
+    if options.json_output:
         render.dump_json(session, document)
     else:
-        render.resolve_report(session, document, show=show, check=check)
+        render.resolve_report(session, document, show=options.show, check=options.check)
     if any(not row["ok"] for row in rows):
         return 2
-    if check and any(row["check"] and not row["check"]["ok"] for row in rows):
+    if options.check and any(row["check"] and not row["check"]["ok"] for row in rows):
         return 1
     return 0
 

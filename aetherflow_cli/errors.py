@@ -18,7 +18,6 @@ from aetherflow_core.redaction import Scrubber
 class Session:
     """Per-invocation state shared by a command and its error handler."""
 
-    verbose: bool = False
     scrubber: Scrubber = field(default_factory=Scrubber)
 
     def err(self, text: str) -> None:
@@ -36,8 +35,8 @@ def _traceback_text(exc: BaseException) -> str:
 
 
 @contextmanager
-def guard(verbose: bool, json_errors: bool = False) -> Iterator[Session]:
-    session = Session(verbose=verbose)
+def guard(verbose: bool) -> Iterator[Session]:
+    session = Session()
     try:
         yield session
     except (typer.Exit, typer.Abort, SystemExit):

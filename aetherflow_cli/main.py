@@ -12,6 +12,18 @@ from typing import Annotated
 import typer
 
 from .errors import guard
+from .options import (
+    EnvFileOpt,
+    FlowArg,
+    JsonOpt,
+    LogFormatOpt,
+    ProfileOpt,
+    ProfilesFileOpt,
+    QuietOpt,
+    ResolveOptions,
+    RunOptions,
+    VerboseOpt,
+)
 from .state_commands import locks_app, runs_app
 
 app = typer.Typer(
@@ -29,15 +41,6 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(steps_app, name="steps")
 app.add_typer(runs_app, name="runs")
 app.add_typer(locks_app, name="locks")
-
-FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
-ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
-EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
-LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
 
 
 def _version(value: bool) -> None:
@@ -74,8 +77,21 @@ def run(
     """Run a flow."""
     from .commands import run_command
 
+    options = RunOptions(
+        flow=flow,
+        profile=profile,
+        profiles_file=profiles_file,
+        env_files=tuple(env_file or ()),
+        run_id=run_id,
+        resume=resume,
+        jobs=tuple(job or ()),
+        json_output=json_output,
+        log_format=log_format,
+        verbose=verbose,
+        quiet=quiet,
+    )
     with guard(verbose) as session:
-        code = run_command(session, flow, profile, profiles_file, env_file or [], run_id, resume, job or [], json_output, log_format, verbose, quiet)
+        code = run_command(session, options)
     raise typer.Exit(code)
 
 
@@ -88,7 +104,7 @@ def validate(
     """Check a flow file without running anything."""
     from .commands import validate_command
 
-    with guard(verbose, json_errors=False) as session:
+    with guard(verbose) as session:
         code = validate_command(session, flow, json_output)
     raise typer.Exit(code)
 
@@ -108,8 +124,18 @@ def resolve(
     """Resolve resources without running any step."""
     from .commands import resolve_command
 
+    options = ResolveOptions(
+        flow=flow,
+        profile=profile,
+        profiles_file=profiles_file,
+        env_files=tuple(env_file or ()),
+        resources=tuple(resource or ()),
+        show=show,
+        check=check,
+        json_output=json_output,
+    )
     with guard(verbose) as session:
-        code = resolve_command(session, flow, profile, profiles_file, env_file or [], resource or [], show, check, json_output)
+        code = resolve_command(session, options)
     raise typer.Exit(code)
 
 

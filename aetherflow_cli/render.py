@@ -72,6 +72,60 @@ def run_summary(session: Session, result) -> None:
         session.err(f"warning: {warning}")
 
 
+def _run_note(run: dict[str, Any]) -> str:
+    if run["process_alive"] is False:
+        return f"process gone: resume with --run-id {run['run_id']}"
+    if (run["invocations"] or 1) > 1:
+        return f"resumed {run['invocations'] - 1}x"
+    return ""
+
+
+def runs_table(session: Session, runs: list[dict[str, Any]], *, flow_id: str | None, where: str) -> None:
+    if not runs:
+        session.out(f"no runs{' of flow ' + repr(flow_id) if flow_id else ''} in {where}")
+        return
+    body = [
+        [r["run_id"], r["flow_id"], r["status"], r["started_at"], r["duration_ms"], f"{r['host']}:{r['pid']}", _run_note(r)]
+        for r in runs
+    ]
+    table(session, f"runs in {where}", ["run", "flow", "status", "started (UTC)", "ms", "host:pid", "note"], body)
+
+
+def run_report(session: Session, run: dict[str, Any]) -> None:
+    """One run as ``runs show`` prints it: its facts, then its jobs and their steps."""
+    session.out(f"run {run['run_id']} of flow {run['flow_id']}: {run['status']}")
+    facts = [
+        ("started", run["started_at"]), ("ended", run["ended_at"]), ("duration_ms", run["duration_ms"]),
+        ("host:pid", f"{run['host']}:{run['pid']}"), ("profile", run["profile"]), ("invocations", run["invocations"]),
+        ("flow file", run["flow_path"]), ("note", _run_note(run)),
+    ]
+    for name, value in facts:
+        if value not in (None, ""):
+            session.out(f"  {name}: {value}")
+    body = []
+    for job in run["jobs"]:
+        body.append([job["id"], "", "", job["status"], "", job["started_at"], job["duration_ms"], job["error"] or ""])
+        for step in job["steps"]:
+            body.append(["", step["id"], step["type"], step["status"], step["attempts"], step["started_at"], step["duration_ms"], step["error"] or ""])
+    table(session, None, ["job", "step", "type", "status", "attempts", "started (UTC)", "ms", "error"], body)
+
+
+def lock_state(lock: dict[str, Any]) -> str:
+    if lock["expired"]:
+        return "expired (free to take)"
+    if lock["holder_alive"] is False:
+        return "holder process gone (expires on its own)"
+    return "held"
+
+
+def locks_table(session: Session, locks: list[dict[str, Any]], *, where: str) -> None:
+    if not locks:
+        session.out(f"no locks in {where}")
+        return
+    body = [[lock["key"], lock["owner"], lock["acquired_at"], lock["expires_in_seconds"], lock_state(lock)] for lock in locks]
+    table(session, f"locks in {where}", ["key", "owner (run@host:pid)", "acquired (UTC)", "expires in s", "state"], body)
+
+
 def _flatten(data: dict, prefix: str) -> list[tuple[str, Any]]:
     items = []
     for key, value in data.items():

@@ -119,6 +119,7 @@ jobs:
 def test_os_environ_is_unchanged_by_a_run_with_env_files(tmp_path, monkeypatch):
     from aetherflow_cli.commands import run_command
     from aetherflow_cli.errors import Session
+    from aetherflow_cli.options import RunOptions
 
     for key in [k for k in os.environ if k.startswith("AETHERFLOW_")]:
         monkeypatch.delenv(key)
@@ -134,7 +135,7 @@ jobs:
     steps: [{id: s, type: check_items, inputs: {items: ["{{ env.FROM_ENV_FILE }}"]}}]
 """)
     before = dict(os.environ)
-    code = run_command(Session(), str(flow), None, None, [str(env_file)], None, False, [], True, None, False, True)
+    code = run_command(Session(), RunOptions(flow=str(flow), env_files=(str(env_file),), json_output=True, quiet=True))
     assert code == 0
     assert dict(os.environ) == before
     assert "FROM_ENV_FILE" not in os.environ

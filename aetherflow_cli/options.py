@@ -1,0 +1,78 @@
+"""The command-line options shared by several commands, and the invocation objects the
+command implementations receive.
+
+Only Typer and the standard library are imported here: the Typer modules import this
+at start-up, so the core is imported later, by the command that needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from aetherflow_core.prepare import Invocation
+
+FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
+ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
+EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
+LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
+StateOpt = Annotated[
+    str | None,
+    typer.Option("--state", help="SQLite state file (default: $AETHERFLOW_STATE_ROOT/state.db, else ~/.aetherflow/state.db).", metavar="PATH"),
+]
+FlowOpt = Annotated[str | None, typer.Option("--flow", help="Use the state settings of this flow file.", metavar="FLOW")]
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """Which flow, and what its resources are resolved with."""
+
+    flow: str
+    profile: str | None = None
+    profiles_file: str | None = None
+    env_files: tuple[str, ...] = ()
+
+    def invocation(self, **fields) -> Invocation:
+        from aetherflow_core.prepare import Invocation
+
+        return Invocation(flow_path=self.flow, profile=self.profile, profiles_file=self.profiles_file, env_files=self.env_files, **fields)
+
+
+@dataclass(frozen=True)
+class RunOptions(FlowOptions):
+    """``aetherflow run``."""
+
+    run_id: str | None = None
+    resume: bool = False
+    jobs: tuple[str, ...] = ()
+    json_output: bool = False
+    log_format: str | None = None
+    verbose: bool = False
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class ResolveOptions(FlowOptions):
+    """``aetherflow resolve``."""
+
+    resources: tuple[str, ...] = ()
+    show: bool = False
+    check: bool = False
+    json_output: bool = False
+
+
+@dataclass(frozen=True)
+class StateOptions:
+    """Which state store the ``runs`` and ``locks`` commands read: ``--state``, else the
+    flow's own, else the default SQLite file."""
+
+    flow: str | None = None
+    state: str | None = None
+    env_files: tuple[str, ...] = ()
