@@ -13,7 +13,7 @@ cost nothing to plugins that do not use them.
 """
 
 from .atomic import atomic_open, atomic_path
-from .connectors.base import ConnectorBase, ProgressCallback
+from .connectors.base import Classification, ConnectorBase, ProgressCallback
 from .connectors.families.archive import ArchiveConnector, Member, Refused
 from .connectors.families.db import DatabaseConnector, ResultColumns
 from .connectors.families.files import RemoteFile, RemoteFilesConnector, join_path, name_matches, temp_name
@@ -102,6 +102,7 @@ __all__ = [
     "STEP_SUCCESS",
     "AetherflowError",
     "ArchiveConnector",
+    "Classification",
     "ConnectorBase",
     "ConnectorConfigError",
     "ConnectorError",

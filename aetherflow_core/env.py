@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import Location, ResolutionError
+from .values import parse_bool
 
 
 class EnvSnapshot(Mapping[str, str]):
@@ -71,18 +72,12 @@ def read_env_file(path: str | Path) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-# The words read as booleans wherever text becomes true or false (settings, connector config).
-TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
-FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
 def env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean setting (see :func:`~aetherflow_core.values.parse_bool`); ``default`` when unset or empty."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
-    value = raw.strip().lower()
-    if value in TRUE_WORDS:
-        return True
-    if value in FALSE_WORDS:
-        return False
-    raise ResolutionError(f"{name}={raw!r} is not a boolean", hint="use true or false")
+    value = parse_bool(raw)
+    if value is None:
+        raise ResolutionError(f"{name}={raw!r} is not a boolean", hint="use true or false")
+    return value

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from . import procfs
 from .errors import LockHeldError
 from .state.base import LockOwner, StateStore
 
@@ -26,23 +27,7 @@ def process_alive(host: str, pid: int) -> bool | None:
     """Whether ``pid`` still runs, when ``host`` is this machine; None when it cannot be known."""
     if host != socket.gethostname():
         return None
-    if os.path.isdir("/proc/self"):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-                return not fh.read().split(") ", 1)[1].startswith("Z")  # a zombie has exited
-        except FileNotFoundError:
-            return False
-        except (OSError, IndexError):
-            return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return None
-    return True
+    return procfs.process_alive(pid)
 
 
 class LockManager:

@@ -13,7 +13,7 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
@@ -51,6 +51,10 @@ _KV_PASSWORD = re.compile(
 )
 
 
+# An HTTP authorization value: a scheme and the credentials.
+_SCHEME_CREDENTIALS = re.compile(r"^(?:bearer|basic|token|digest|negotiate|api-?key)\s+(?P<credentials>\S+)$", re.I)
+
+
 def is_secret_key(key: str) -> bool:
     """True when a config key's name says its value is secret."""
     lowered = key.lower().replace("-", "_")
@@ -64,6 +68,45 @@ def url_passwords(text: str) -> list[str]:
     found = [m.group("password") for m in _URL_PASSWORD.finditer(text)]
     found += [m.group("single") or m.group("double") or m.group("bare") or "" for m in _KV_PASSWORD.finditer(text)]
     return found
+
+
+def url_passwords_in(data: Any) -> list[str]:
+    """:func:`url_passwords` of every string inside a JSON-like structure."""
+    if isinstance(data, str):
+        return url_passwords(data)
+    if isinstance(data, Mapping):
+        return [p for v in data.values() for p in url_passwords_in(v)]
+    if isinstance(data, (list, tuple)):
+        return [p for v in data for p in url_passwords_in(v)]
+    return []
+
+
+def secret_values(data: Mapping[str, Any], secret_keys: Collection[str] = ()) -> list[Any]:
+    """The secret values inside a configuration mapping: the values of ``secret_keys``
+    (top level) and of keys whose name looks secret (any depth), and the passwords
+    inside URLs and DSNs anywhere."""
+    found: list[Any] = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in secret_keys or is_secret_key(str(key)):
+            found.extend(secret_leaves(value))
+        elif isinstance(value, Mapping):
+            found.extend(secret_values(value))
+        found.extend(url_passwords_in(value))
+    return found
+
+
+def secret_leaves(value: Any) -> list[Any]:
+    """The scalar values inside a secret value; for an ``Authorization``-style value
+    (``Bearer <token>``) the credentials alone too, as drivers may quote just those."""
+    if isinstance(value, Mapping):
+        return [leaf for v in value.values() for leaf in secret_leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in secret_leaves(v)]
+    if isinstance(value, str) and (match := _SCHEME_CREDENTIALS.match(value)):
+        return [value, match.group("credentials")]
+    return [value]
 
 
 def mask_url_password(text: str) -> str:

@@ -16,12 +16,12 @@ from typing import Any
 
 from . import upstream
 from .connectors import registry
-from .connectors.schema import CoercionError, Schema, coerce
+from .connectors.schema import CoercionError, Schema, coerce, is_unset, settle
 from .decode import DecodeMarks, DecodeSpecError, parse_decode
 from .env import EnvSnapshot
 from .errors import AetherflowError, Location, ResolutionError, SecretsError, suggest
 from .profiles import Profiles, merge_into
-from .redaction import Scrubber, is_secret_key, redact_mapping, url_passwords
+from .redaction import Scrubber, is_secret_key, redact_mapping, secret_leaves, url_passwords_in
 from .secrets import SecretsProvider
 from .spec import FlowDocument
 from .templating import ENGINE, EnvView
@@ -53,9 +53,9 @@ class ResolvedResource:
             section, _, rest = path.partition(".")
             value = _get_path(self.config if section == "config" else self.options, rest)
             if value is not None:
-                values.append(value)
+                values.extend(secret_leaves(value))
         for section in (self.config, self.options):
-            values.extend(_url_passwords_in(section))
+            values.extend(url_passwords_in(section))
         return values
 
     def redacted(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,16 +76,6 @@ def _get_path(data: Mapping, dotted: str) -> Any:
             return None
         current = current[part]
     return current
-
-
-def _url_passwords_in(data: Any) -> list[str]:
-    if isinstance(data, str):
-        return url_passwords(data)
-    if isinstance(data, Mapping):
-        return [p for v in data.values() for p in _url_passwords_in(v)]
-    if isinstance(data, list):
-        return [p for v in data for p in _url_passwords_in(v)]
-    return []
 
 
 class ResourceResolver:
@@ -234,10 +224,11 @@ class ResourceResolver:
         return self.profiles.locate(origin[1] + parts)
 
     def _apply_schema(self, resolved: ResolvedResource, section: str, schema: Schema | None, origins: dict, schemas: dict) -> None:
-        if schema is None:
-            return
-        values = getattr(resolved, section)
-        for key in list(values):
+        """Check ``section`` against ``schema``: no unknown key, required keys given,
+        values coerced. Keys left empty are dropped and defaults filled first
+        (:func:`settle`), so the result is what the connector will read."""
+        given = getattr(resolved, section)
+        for key in given if schema is not None else ():
             if key not in schema:
                 path = f"{section}.{key}"
                 known = f"known {section} keys: {', '.join(sorted(schema))} (see `aetherflow connectors show {resolved.kind}/{resolved.driver}`)"
@@ -248,13 +239,20 @@ class ResourceResolver:
                     hint=rewrite or known,
                     location=self._locate(origins.get(path), path, resolved.name, key=True),
                 )
-        for key, fld in schema.items():
+        values = settle(given, schema)
+        setattr(resolved, section, values)
+        defaulted = {key for key in values if is_unset(given.get(key))}
+        for key in given:
+            if is_unset(given[key]):
+                resolved.sources.pop(f"{section}.{key}", None)
+        for key in defaulted:
+            resolved.sources[f"{section}.{key}"] = "default"
+        for key, fld in (schema or {}).items():
             path = f"{section}.{key}"
-            if values.get(key) is None:
-                if fld.default is not None and key not in values:
-                    values[key] = copy.deepcopy(fld.default)
-                    resolved.sources[path] = "default"
-                elif fld.required:
+            if key in defaulted:
+                continue
+            if key not in values:
+                if fld.required:
                     raise ResolutionError(
                         f"resource {resolved.name!r}: missing required {section} key {key!r} for {resolved.kind}/{resolved.driver}",
                         hint=upstream.missing_key_hint(resolved.kind, section, key) or (f"{key}: {fld.help}" if fld.help else None),

@@ -1,10 +1,17 @@
 """``ConnectorBase``: the contract every connector follows.
 
-A connector is built as ``Cls(*, config, options)`` with fully resolved values. It
-creates its client lazily on ``connect()``, may be shared between threads of one run,
-is a context manager, and ``close()`` may be called any number of times. Driver
-exceptions are turned into :class:`ConnectorError` subclasses naming the resource,
-kind and driver through :meth:`ConnectorBase.error` and :meth:`ConnectorBase.translate`.
+A connector is built as ``Cls(*, config, options)`` with resolved values; keys not
+given get their schema defaults here (:func:`~aetherflow_core.connectors.schema.settle`),
+so a connector built directly sees what a run would give it. It creates its client
+lazily on ``connect()``, may be shared between threads of one run, is a context
+manager, and ``close()`` may be called any number of times.
+
+Errors, one way: driver calls run inside ``with self.translate("what is being done"):``
+and deliberate failures are ``raise self.error(...)``. Both give a
+:class:`ConnectorError` naming the resource, kind and driver, and pass the message and
+hint through :attr:`ConnectorBase.scrubber`, which knows the connector's secret
+configuration values. A driver says how its exceptions read by overriding
+:meth:`ConnectorBase._classify` (or only :meth:`ConnectorBase._is_timeout`).
 """
 
 from __future__ import annotations
@@ -14,20 +21,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from ..errors import AetherflowError, ConnectorError
-from .schema import Schema
+from ..errors import AetherflowError, ConnectorError, ConnectorTimeout
+from ..redaction import Scrubber, secret_values
+from .schema import Schema, settle
 
 #: Called with the amount of work just done (bytes, rows or files, as the call documents).
 ProgressCallback = Callable[[int], None]
 
+#: How a driver exception reads: ``(error class, one-line detail, hint or None)``.
+Classification = tuple[type[ConnectorError], str, str | None]
+
 _instance_lock_guard = threading.Lock()
-
-
-def _lookup(values: dict[str, Any], schema: Schema | None, key: str) -> Any:
-    if values.get(key) is not None:
-        return values[key]
-    field = (schema or {}).get(key)
-    return field.default if field is not None else None
 
 
 class ConnectorBase:
@@ -41,17 +45,17 @@ class ConnectorBase:
     name: str | None = None
 
     def __init__(self, *, config: dict[str, Any], options: dict[str, Any]):
-        self.config = dict(config)
-        self.options = dict(options)
+        self.config = settle(config, type(self).config_schema)
+        self.options = settle(options, type(self).options_schema)
         self._client: Any = None
 
     def cfg(self, key: str) -> Any:
-        """A config value, or its schema default when the key was not given."""
-        return _lookup(self.config, type(self).config_schema, key)
+        """A config value (its schema default when it was not given), or None."""
+        return self.config.get(key)
 
     def opt(self, key: str) -> Any:
-        """An options value, or its schema default when the key was not given."""
-        return _lookup(self.options, type(self).options_schema, key)
+        """An options value (its schema default when it was not given), or None."""
+        return self.options.get(key)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -110,19 +114,58 @@ class ConnectorBase:
 
     # -- errors -----------------------------------------------------------------------
 
+    @property
+    def scrubber(self) -> Scrubber:
+        """Removes this connector's secret values (:meth:`secret_values`) from text.
+        Whoever builds the connector may :meth:`~Scrubber.add` more (the connector
+        manager adds what resolution knows, decoded secrets included)."""
+        scrubber = self.__dict__.get("_af_scrubber")
+        if scrubber is None:
+            scrubber = self.__dict__.setdefault("_af_scrubber", Scrubber(self.secret_values()))
+        return scrubber
+
+    def secret_values(self) -> list[Any]:
+        """Configuration values that must never be shown: keys the schemas declare
+        secret, keys whose name says secret, and passwords inside URLs and DSNs."""
+        found: list[Any] = []
+        for values, schema in ((self.__dict__.get("config"), self.config_schema), (self.__dict__.get("options"), self.options_schema)):
+            declared = {key for key, field in (schema or {}).items() if field.secret}
+            found.extend(secret_values(values or {}, declared))
+        return found
+
     def error(self, message: str, cls: type[ConnectorError] = ConnectorError, hint: str | None = None) -> ConnectorError:
-        return cls(message, resource=self.name, kind=self.kind, driver=self.driver, hint=hint)
+        """A ``cls`` error naming this resource, kind and driver; message and hint scrubbed."""
+        scrub = self.scrubber.scrub
+        return cls(scrub(message), resource=self.name, kind=self.kind, driver=self.driver, hint=scrub(hint) if hint else None)
 
     @contextmanager
-    def translate(self, action: str, cls: type[ConnectorError] = ConnectorError) -> Iterator[None]:
-        """Re-raise driver exceptions as :class:`ConnectorError` naming this resource."""
+    def translate(self, action: str, *, hint: str | None = None) -> Iterator[None]:
+        """Re-raise a driver exception from the block as the error :meth:`translated`
+        gives; aetherflow's own errors pass unchanged."""
         try:
             yield
         except AetherflowError:
             raise
         except Exception as exc:
-            detail = str(exc).strip() or type(exc).__name__
-            raise self.error(f"{action} failed: {detail}", cls) from exc
+            raise self.translated(exc, action, hint=hint) from exc
+
+    def translated(self, exc: BaseException, action: str, *, hint: str | None = None) -> ConnectorError:
+        """The error for driver exception ``exc`` raised while doing ``action``:
+        ``"<action> failed: <detail>"``, classified by :meth:`_classify` (``hint``
+        replaces the classification's hint)."""
+        cls, detail, known_hint = self._classify(exc)
+        return self.error(f"{action} failed: {detail}", cls, hint or known_hint)
+
+    def _classify(self, exc: BaseException) -> Classification:
+        """How a driver exception reads: ``(error class, one-line detail, hint or None)``.
+        Drivers override this to recognise their library's exceptions; the default is
+        the exception's own text, and :class:`ConnectorTimeout` when :meth:`_is_timeout`."""
+        cls = ConnectorTimeout if self._is_timeout(exc) else ConnectorError
+        return cls, str(exc).strip() or type(exc).__name__, None
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the remote system did not answer in time."""
+        return isinstance(exc, TimeoutError)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource={self.name!r} {self.kind}/{self.driver}>"

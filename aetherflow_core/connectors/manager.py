@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import AetherflowError, ConnectorError, suggest
+from ..redaction import Scrubber
 from . import registry
 
 _process_cache: dict[str, Any] = {}
@@ -73,18 +74,21 @@ class ConnectorManager(Mapping[str, Any]):
 
     def _build(self, resource) -> Any:
         cls = registry.get_connector_class(resource.kind, resource.driver)
+        secrets = resource.secret_values()
         try:
             instance = cls(config=resource.config, options=resource.options)
         except AetherflowError:
             raise
         except Exception as exc:
             raise ConnectorError(
-                f"cannot construct connector: {type(exc).__name__}: {exc}",
+                Scrubber(secrets).scrub(f"cannot construct connector: {type(exc).__name__}: {exc}"),
                 resource=resource.name,
                 kind=resource.kind,
                 driver=resource.driver,
             ) from exc
         instance.name = resource.name
+        # Resolution knows secrets the connector cannot see as such (decoded values).
+        instance.scrubber.add(*secrets)
         self.instances_built += 1
         return instance
 

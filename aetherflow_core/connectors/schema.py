@@ -2,20 +2,19 @@
 
 Resolution checks a resource's ``config`` and ``options`` against its connector's
 schema: unknown keys are rejected with a suggestion, strings (typically from the
-environment) are coerced to the declared type, defaults are filled in, and keys
-declared ``secret`` are redacted wherever the value is shown.
+environment) are coerced to the declared type, defaults are filled in
+(:func:`settle`), and keys declared ``secret`` are redacted wherever the value is shown.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..env import FALSE_WORDS, TRUE_WORDS
-
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping"}
+from ..values import fits, parse_bool, types_name, value_type_name
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Field:
         return self.type if isinstance(self.type, tuple) else (self.type,)
 
     def type_name(self) -> str:
-        return " or ".join(_TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in self.types)
+        return types_name(self.types)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,12 +59,20 @@ class CoercionError(ValueError):
     pass
 
 
-def _is(value: Any, t: type) -> bool:
-    if t in (int, float) and isinstance(value, bool):
-        return False
-    if t is float and isinstance(value, int):
-        return True
-    return isinstance(value, t)
+def is_unset(value: Any) -> bool:
+    """A value that means "not given": None, or an empty string (typically a template
+    such as ``{{ env.X | default('') }}`` for an unset variable)."""
+    return value is None or value == ""
+
+
+def settle(values: Mapping[str, Any] | None, schema: Schema | None) -> dict[str, Any]:
+    """``values`` as a connector reads them: keys whose value :func:`is_unset` are
+    dropped, and every key not given gets its declared default (a copy)."""
+    settled = {key: value for key, value in (values or {}).items() if not is_unset(value)}
+    for key, field in (schema or {}).items():
+        if key not in settled and field.default is not None:
+            settled[key] = copy.deepcopy(field.default)
+    return settled
 
 
 def coerce(value: Any, field: Field) -> Any:
@@ -85,7 +92,7 @@ def coerce(value: Any, field: Field) -> Any:
 
 
 def _coerce(value: Any, types: tuple[type, ...], field: Field) -> Any:
-    if object in types or any(_is(value, t) for t in types):
+    if object in types or any(fits(value, t) for t in types):
         if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         return value
@@ -94,10 +101,9 @@ def _coerce(value: Any, types: tuple[type, ...], field: Field) -> Any:
         for t in types:
             try:
                 if t is bool:
-                    if text.lower() in TRUE_WORDS:
-                        return True
-                    if text.lower() in FALSE_WORDS:
-                        return False
+                    parsed = parse_bool(text)
+                    if parsed is not None:
+                        return parsed
                 elif t is int:
                     return int(text)
                 elif t is float:
@@ -113,4 +119,4 @@ def _coerce(value: Any, types: tuple[type, ...], field: Field) -> Any:
                     return [part.strip() for part in text.split(",") if part.strip()]
                 continue
     shown = "a secret value" if field.secret else repr(value)
-    raise CoercionError(f"expected {field.type_name()}, got {_TYPE_NAMES.get(type(value), type(value).__name__)} {shown}")
+    raise CoercionError(f"expected {field.type_name()}, got {value_type_name(value)} {shown}")

@@ -228,7 +228,7 @@ def _converted_text(type_name: str) -> dict[str, Any]:
     if type_name == "number":
         return {"type": "string", "pattern": r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"}
     if type_name == "boolean":
-        from ..env import FALSE_WORDS, TRUE_WORDS
+        from ..values import FALSE_WORDS, TRUE_WORDS
 
         words = "|".join(_any_case(word) for word in sorted(TRUE_WORDS | FALSE_WORDS))
         return {"type": "string", "pattern": rf"^\s*({words})\s*$"}

@@ -17,13 +17,12 @@ from typing import Any, ClassVar
 
 from ..errors import StepInputError, suggest
 from ..status import STEP_RESULT_STATUSES, Status
+from ..values import fits, types_name, value_type_name
 
 STEP_SUCCESS = Status.SUCCESS
 STEP_SKIPPED = Status.SKIPPED
 
 _MISSING = object()
-
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping"}
 
 
 @dataclass(frozen=True)
@@ -46,22 +45,15 @@ class Input:
         return self.type if isinstance(self.type, tuple) else (self.type,)
 
     def type_name(self) -> str:
-        return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.types)
+        return types_name(self.types)
 
     def check(self, value: Any) -> str | None:
         """An error message when ``value`` does not fit, else ``None``."""
         if value is None and not self.required:
             return None
         types = self.types
-        if object not in types:
-            ok = any(
-                isinstance(value, t) and not (t in (int, float) and isinstance(value, bool))
-                for t in types
-            )
-            if not ok and float in types and isinstance(value, int) and not isinstance(value, bool):
-                ok = True
-            if not ok:
-                return f"expected {self.type_name()}, got {_TYPE_NAMES.get(type(value), type(value).__name__)} {value!r}"
+        if object not in types and not any(fits(value, t) for t in types):
+            return f"expected {self.type_name()}, got {value_type_name(value)} {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(map(repr, self.choices))}, got {value!r}"
         return None

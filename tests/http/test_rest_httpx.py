@@ -245,7 +245,7 @@ def test_connect_timeout_is_a_connector_timeout(make_api):
 
 def test_read_timeout_is_a_connector_timeout(http_srv, make_api):
     api = make_api({"base_url": http_srv.url}, read_timeout_seconds=0.3)
-    with pytest.raises(ConnectorTimeout, match=r"GET http://127.0.0.1:\d+/slow\?delay=2: no data for 0.3s \(read timeout\)"):
+    with pytest.raises(ConnectorTimeout, match=r"GET http://127.0.0.1:\d+/slow\?delay=2 failed: no data for 0.3s \(read timeout\)"):
         api.get("/slow", params={"delay": 2})
 
 

@@ -223,3 +223,47 @@ jobs:
     assert f"{flow}:15:" in result.stderr
     run = run_cli("run", flow, env={**cli_env, "API_PORT": "eighty"})
     assert run.exit_code == 2 and "unknown config key 'prot'" in run.stderr
+
+
+def typed_api_flow(path, resource: str) -> Path:
+    """A flow whose only resource, ``api`` (demo/typed), is written as ``resource``."""
+    return write_flow(path, "version: 1\nflow: {id: typed}\nresources:\n  api:\n" + resource + """
+jobs:
+  - id: a
+    steps: [{id: s, type: check_items, inputs: {items: [1]}}]
+""")
+
+
+def test_an_empty_value_counts_as_not_given_and_gets_the_default(tmp_path, cli_env):
+    flow = typed_api_flow(tmp_path / "flow.yaml", """\
+    kind: demo
+    driver: typed
+    config:
+      host: "{{ env.API_HOST }}"
+      port: "{{ env.API_PORT | default('') }}"
+      api_secret: "{{ env.API_SECRET | default('') }}"
+      tags: null
+    options: {timeout_seconds: ""}
+""")
+    result = run_cli("resolve", flow, "--show", "--json", env={**cli_env, "API_HOST": "api.internal"})
+    assert result.exit_code == 0, result.output
+    [api] = result.json["resources"]
+    assert api["config"] == {"host": "api.internal", "port": 5432, "use_tls": True}
+    assert api["options"] == {"timeout_seconds": 30.0}
+    assert api["sources"] == {
+        "config.host": "env:API_HOST",
+        "config.port": "default",
+        "config.use_tls": "default",
+        "options.timeout_seconds": "default",
+    }
+
+
+def test_a_required_key_left_empty_is_reported_missing(tmp_path, cli_env):
+    flow = typed_api_flow(tmp_path / "flow.yaml", """\
+    kind: demo
+    driver: typed
+    config: {host: "{{ env.API_HOST | default('') }}"}
+""")
+    result = run_cli("resolve", flow, env=cli_env)
+    assert result.exit_code == 2
+    assert "missing required config key 'host' for demo/typed" in result.stderr

@@ -54,14 +54,14 @@ class DuckDBConnector(DatabaseConnector):
 
     @property
     def in_memory(self) -> bool:
-        return self.cfg("path") in (":memory:", "")
+        return self.cfg("path") == ":memory:"
 
     def _open(self, first: Any | None) -> Any:
         import duckdb
 
         if first is not None:
             return first.cursor()
-        path = self.cfg("path") or ":memory:"
+        path = self.cfg("path")
         if not self.in_memory and not self.cfg("read_only"):
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         settings = {str(k): (str(v) if not isinstance(v, (bool, int, float)) else v) for k, v in (self.opt("settings") or {}).items()}

@@ -120,7 +120,7 @@ class PostgresConnector(DatabaseConnector):
         dsn, url = self.cfg("dsn"), self.cfg("url")
         if dsn and url:
             raise self.error("give either dsn or url, not both", ConnectorConfigError)
-        kwargs: dict[str, Any] = {k: self.cfg(k) for k in _CONNINFO_KEYS if self.cfg(k) not in (None, "")}
+        kwargs: dict[str, Any] = {k: self.cfg(k) for k in _CONNINFO_KEYS if self.cfg(k) is not None}
         if not (dsn or url or kwargs.get("host")):
             raise self.error("no server given: set host (and port, dbname, user, password) or dsn", ConnectorConfigError)
         kwargs["connect_timeout"] = int(self.opt("connect_timeout"))
@@ -129,7 +129,7 @@ class PostgresConnector(DatabaseConnector):
         if self.opt("application_name"):
             kwargs["application_name"] = self.opt("application_name")
         timeout = self.opt("statement_timeout")
-        if timeout not in (None, ""):
+        if timeout is not None:
             kwargs["options"] = f"-c statement_timeout={_options_value(str(timeout))}"
         return dsn or url or "", kwargs
 

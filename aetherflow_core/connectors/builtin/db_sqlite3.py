@@ -97,7 +97,7 @@ class SQLiteConnector(DatabaseConnector):
 
     @property
     def in_memory(self) -> bool:
-        return self.cfg("path") in (":memory:", "")
+        return self.cfg("path") == ":memory:"
 
     def _open(self, first: Any | None) -> Any:
         import sqlite3

@@ -16,7 +16,7 @@ from typing import IO
 
 from ...atomic import atomic_open
 from ...errors import ConnectorConfigError, ConnectorError
-from ..base import ProgressCallback
+from ..base import Classification, ProgressCallback
 from ..families.files import RemoteFile, RemoteFilesConnector, copy_stream, join_path, name_matches
 from ..schema import Field
 
@@ -53,19 +53,14 @@ class LocalFilesConnector(RemoteFilesConnector):
             raise self.error(f"path {path!r} is outside root {str(root)!r}", ConnectorConfigError)
         return candidate
 
-    @contextmanager
-    def _os(self, action: str) -> Iterator[None]:
-        """OS errors become ConnectorErrors naming the resource and the path."""
-        try:
-            yield
-        except ConnectorError:
-            raise
-        except FileNotFoundError as exc:
-            raise self.error(f"{action} failed: no such file or directory ({exc.filename})") from exc
-        except FileExistsError as exc:
-            raise self.error(f"{action} failed: {exc.filename} already exists") from exc
-        except OSError as exc:
-            raise self.error(f"{action} failed: {exc.strerror or exc}") from exc
+    def _classify(self, exc: BaseException) -> Classification:
+        if isinstance(exc, FileNotFoundError):
+            return ConnectorError, f"no such file or directory ({exc.filename})", None
+        if isinstance(exc, FileExistsError):
+            return ConnectorError, f"{exc.filename} already exists", None
+        if isinstance(exc, OSError) and exc.strerror:
+            return ConnectorError, exc.strerror, None
+        return super()._classify(exc)
 
     def _entry(self, path: str, local: Path, st: os.stat_result) -> RemoteFile:
         is_dir = stat_module.S_ISDIR(st.st_mode)
@@ -76,7 +71,7 @@ class LocalFilesConnector(RemoteFilesConnector):
     def list(self, dir: str = "", pattern: str = "*", recursive: bool = False) -> list[RemoteFile]:
         entries: list[RemoteFile] = []
         pending = [(dir, self.local_path(dir))]
-        with self._os(f"list {dir!r}"):
+        with self.translate(f"list {dir!r}"):
             while pending:
                 rel, local = pending.pop()
                 with os.scandir(local) as scan:
@@ -95,7 +90,7 @@ class LocalFilesConnector(RemoteFilesConnector):
 
     def stat(self, path: str) -> RemoteFile:
         local = self.local_path(path)
-        with self._os(f"stat {path!r}"):
+        with self.translate(f"stat {path!r}"):
             return self._entry(path, local, local.stat())
 
     def exists(self, path: str) -> bool:
@@ -104,14 +99,14 @@ class LocalFilesConnector(RemoteFilesConnector):
     @contextmanager
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
         local = self.local_path(path)
-        with self._os(f"read {path!r}"):
+        with self.translate(f"read {path!r}"):
             reader = open(local, "rb")
         with reader:
             yield reader
 
     def upload_stream(self, reader: IO[bytes], path: str, *, overwrite: bool = True, progress: ProgressCallback | None = None) -> int:
         local = self.local_path(path)
-        with self._os(f"upload to {path!r}"):
+        with self.translate(f"upload to {path!r}"):
             if not local.parent.is_dir():
                 raise FileNotFoundError(2, "no such directory", str(local.parent))
             if not overwrite and local.exists():
@@ -121,14 +116,14 @@ class LocalFilesConnector(RemoteFilesConnector):
 
     def download(self, path: str, local: str | os.PathLike, *, progress: ProgressCallback | None = None) -> int:
         source = self.local_path(path)
-        with self._os(f"download {path!r}"), open(source, "rb") as reader, atomic_open(local) as fh:
+        with self.translate(f"download {path!r}"), open(source, "rb") as reader, atomic_open(local) as fh:
             return copy_stream(reader, fh, progress)
 
     def delete(self, path: str) -> None:
         local = self.local_path(path)
         if local == self.connect():
             raise self.error(f"delete {path!r} refused: it is the root directory", ConnectorConfigError)
-        with self._os(f"delete {path!r}"):
+        with self.translate(f"delete {path!r}"):
             if local.is_dir() and not local.is_symlink():
                 local.rmdir()
             else:
@@ -136,12 +131,12 @@ class LocalFilesConnector(RemoteFilesConnector):
 
     def mkdir(self, path: str, parents: bool = True) -> None:
         local = self.local_path(path)
-        with self._os(f"mkdir {path!r}"):
+        with self.translate(f"mkdir {path!r}"):
             local.mkdir(parents=parents, exist_ok=True)
 
     def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
         source, target = self.local_path(src), self.local_path(dst)
-        with self._os(f"rename {src!r} to {dst!r}"):
+        with self.translate(f"rename {src!r} to {dst!r}"):
             if overwrite:
                 os.replace(source, target)
             elif source.is_dir():

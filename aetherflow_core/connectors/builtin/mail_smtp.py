@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
-from ..base import ConnectorBase
+from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
+from ..base import Classification, ConnectorBase
 from ..schema import Field
 
 #: MIME types for compressed files, which ``mimetypes`` reports as an "encoding".
@@ -128,13 +128,13 @@ class SMTPConnector(ConnectorBase):
         if self.cfg("password") and not self.cfg("username"):
             raise self.error("password given without username", ConnectorConfigError)
         host, port, timeout = self.cfg("host"), self._port(), self.opt("timeout_seconds")
-        with self._translated("connect to " + self._where()):
+        with self.translate("connect to " + self._where()):
             if self.cfg("ssl"):
                 smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls_context())
             else:
                 smtp = smtplib.SMTP(host, port, timeout=timeout)
         try:
-            with self._translated("session with " + self._where()):
+            with self.translate("session with " + self._where()):
                 smtp.ehlo()
                 if self.cfg("starttls"):
                     if not smtp.has_extn("starttls"):
@@ -177,26 +177,20 @@ class SMTPConnector(ConnectorBase):
         finally:
             _quit(smtp)
 
-    @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
+    def _classify(self, exc: BaseException) -> Classification:
         import smtplib
         import ssl
 
-        try:
-            yield
-        except AetherflowError:
-            raise
-        except TimeoutError as exc:
-            raise self.error(f"{action}: timed out after {self.opt('timeout_seconds'):g}s", ConnectorTimeout) from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise self.error(
-                f"{action}: the server's certificate is not trusted ({exc.verify_message})",
-                hint="set ca_file to the PEM of the CA that signed it",
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise self.error(f"{action}: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise self.error(f"{action} failed: {str(exc).strip() or type(exc).__name__}") from exc
+        if isinstance(exc, TimeoutError):
+            return ConnectorTimeout, f"timed out after {self.opt('timeout_seconds'):g}s", None
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ConnectorError, f"the server's certificate is not trusted ({exc.verify_message})", "set ca_file to the PEM of the CA that signed it"
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            detail = "; ".join(f"{addr}: {code} {_text(text)}" for addr, (code, text) in exc.recipients.items())
+            return ConnectorError, f"every recipient was refused ({detail})", None
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return ConnectorError, f"{exc.smtp_code} {_text(exc.smtp_error)}", None
+        return super()._classify(exc)
 
     # -- messages -------------------------------------------------------------------------
 
@@ -280,20 +274,9 @@ class SMTPConnector(ConnectorBase):
         ``refused`` maps addresses the server turned down to its answer. A message that
         no recipient accepted is an error.
         """
-        import smtplib
-
         msg, sender, recipients = self.build_message(to, subject, body, html, cc, bcc, attachments, from_addr)
-        with self.session() as smtp:
-            action = f"send to {len(recipients)} recipient(s) via {self._where()}"
-            try:
-                with self._translated(action):
-                    refused = smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
-            except ConnectorError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, smtplib.SMTPRecipientsRefused):
-                    detail = "; ".join(f"{addr}: {code} {_text(text)}" for addr, (code, text) in cause.recipients.items())
-                    raise self.error(f"{action}: every recipient was refused ({detail})") from None
-                raise
+        with self.session() as smtp, self.translate(f"send to {len(recipients)} recipient(s) via {self._where()}"):
+            refused = smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
         refused_text = {addr: f"{code} {_text(text)}" for addr, (code, text) in (refused or {}).items()}
         accepted = [r for r in recipients if r not in refused_text]
         return {"sent": True, "recipients": accepted, "refused": refused_text, "message_id": msg["Message-ID"]}

@@ -26,14 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
+from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
 from ...redaction import mask_url_password
-from ..base import ConnectorBase
+from ...values import parse_bool
+from ..base import Classification, ConnectorBase
 from ..families.http import body_excerpt, read_some, save_body, shown_url
 from ..schema import Field
-
-_TRUE_WORDS = {"true", "yes", "on", "1"}
-_FALSE_WORDS = {"false", "no", "off", "0"}
 
 
 class _Deadline:
@@ -85,8 +83,9 @@ class _Watchdog:
 
 
 def _as_verify(value: Any) -> bool | str:
-    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
-        return value.strip().lower() in _TRUE_WORDS
+    """``verify`` as given: a boolean, a boolean word, or a CA bundle path."""
+    if isinstance(value, str) and (flag := parse_bool(value)) is not None:
+        return flag
     return value
 
 
@@ -221,35 +220,39 @@ class HttpxConnector(ConnectorBase):
                 if watchdog is not None:
                     watchdog.cancel()
                 response.close()
-        except AetherflowError:
-            raise
-        except httpx.TimeoutException as exc:
-            configured = {
-                httpx.ConnectTimeout: (timeouts.connect, self.opt("connect_timeout_seconds")),
-                httpx.ReadTimeout: (timeouts.read, self.opt("read_timeout_seconds")),
-                httpx.WriteTimeout: (timeouts.write, self.opt("read_timeout_seconds")),
-                httpx.PoolTimeout: (timeouts.pool, self.opt("connect_timeout_seconds")),
-            }.get(type(exc))
-            if deadline.seconds is not None and configured and (configured[1] is None or configured[0] < configured[1]):
-                raise self._total_timeout(action, deadline) from exc
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+            if self._past_deadline(exc, deadline, timeouts, watchdog):
+                raise self.error(
+                    f"{action}: not complete within timeout_seconds={deadline.seconds:g}s (total deadline)", ConnectorTimeout
+                ) from exc
+            raise self.translated(exc, action) from exc
+
+    def _past_deadline(self, exc: Exception, deadline: _Deadline, timeouts, watchdog: _Watchdog | None) -> bool:
+        """Whether the exchange failed because ``timeout_seconds`` ran out: the watchdog
+        cut it, or an operation timed out on a timeout the deadline had shortened."""
+        import httpx
+
+        if not isinstance(exc, httpx.TimeoutException):
+            return watchdog is not None and watchdog.fired
+        configured = {
+            httpx.ConnectTimeout: (timeouts.connect, self.opt("connect_timeout_seconds")),
+            httpx.ReadTimeout: (timeouts.read, self.opt("read_timeout_seconds")),
+            httpx.WriteTimeout: (timeouts.write, self.opt("read_timeout_seconds")),
+            httpx.PoolTimeout: (timeouts.pool, self.opt("connect_timeout_seconds")),
+        }.get(type(exc))
+        return deadline.seconds is not None and configured is not None and (configured[1] is None or configured[0] < configured[1])
+
+    def _classify(self, exc: BaseException) -> Classification:
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
             phase = {
                 httpx.ConnectTimeout: f"no connection within {self.opt('connect_timeout_seconds'):g}s (connect timeout)",
                 httpx.ReadTimeout: f"no data for {self.opt('read_timeout_seconds'):g}s (read timeout)",
                 httpx.WriteTimeout: f"could not send for {self.opt('read_timeout_seconds'):g}s (write timeout)",
                 httpx.PoolTimeout: "no free connection in the pool (pool timeout)",
             }.get(type(exc), "timed out")
-            raise self.error(f"{action}: {phase}", ConnectorTimeout) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
-            if watchdog is not None and watchdog.fired:
-                raise self._total_timeout(action, deadline) from exc
-            raise self._request_error(action, exc) from exc
-
-    def _total_timeout(self, action: str, deadline: _Deadline) -> ConnectorTimeout:
-        return self.error(f"{action}: not complete within timeout_seconds={deadline.seconds:g}s (total deadline)", ConnectorTimeout)
-
-    def _request_error(self, action: str, exc: Exception) -> ConnectorError:
-        import httpx
-
+            return ConnectorTimeout, phase, None
         detail = mask_url_password(str(exc).strip() or type(exc).__name__)
         hint = None
         if "CERTIFICATE_VERIFY_FAILED" in detail:
@@ -258,7 +261,7 @@ class HttpxConnector(ConnectorBase):
             hint = "the server redirects in a loop; set follow_redirects: false to see the first answer"
         elif isinstance(exc, httpx.UnsupportedProtocol) and not self.cfg("base_url"):
             hint = "a relative URL needs base_url in the resource config"
-        return self.error(f"{action} failed: {detail}", hint=hint)
+        return ConnectorError, detail, hint
 
     def request(self, method: str, url: str = "", **kwargs: Any):
         """Send a request and read the whole body; returns the ``httpx.Response`` (any status)."""

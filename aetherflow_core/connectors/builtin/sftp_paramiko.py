@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from ...atomic import atomic_open
 from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
-from ..base import ProgressCallback
+from ..base import Classification, ProgressCallback
 from ..families.files import CHUNK_SIZE, RemoteFile, RemoteFilesConnector, join_path, name_matches, temp_name
 from ..schema import Field
 
@@ -171,12 +171,6 @@ class SFTPConnector(RemoteFilesConnector):
 
     # -- connection ---------------------------------------------------------------------
 
-    def cfg(self, key: str) -> Any:
-        # An empty string means "not given": flows fill optional keys from the
-        # environment with ``| default('')``.
-        value = super().cfg(key)
-        return None if value == "" else value
-
     @property
     def _address(self) -> str:
         return f"{self.cfg('host')}:{self.cfg('port')}"
@@ -244,7 +238,7 @@ class SFTPConnector(RemoteFilesConnector):
 
     def _pins(self) -> set[str]:
         value = self.cfg("host_key_fingerprint")
-        if value in (None, "", []):
+        if value in (None, []):
             return set()
         items = value if isinstance(value, list) else [part for part in str(value).split(",")]
         pins = set()
@@ -326,7 +320,7 @@ class SFTPConnector(RemoteFilesConnector):
 
         path = expand_home(str(self.cfg("private_key_path")))
         passphrase = self.cfg("passphrase")
-        secret = str(passphrase).encode("utf-8") if passphrase not in (None, "") else None
+        secret = str(passphrase).encode("utf-8") if passphrase is not None else None
         try:
             try:
                 return paramiko.PKey.from_path(path, password=secret)
@@ -382,7 +376,7 @@ class SFTPConnector(RemoteFilesConnector):
         return session
 
     def _checkout(self, action: str) -> tuple[_Session, Any]:
-        with self._translate(action):
+        with self.translate(action):
             session = self._session()
             return session, session.checkout()
 
@@ -392,7 +386,7 @@ class SFTPConnector(RemoteFilesConnector):
         naming ``action``; a channel that saw an error is closed, not reused (closing
         it also abandons read-ahead answers still on their way)."""
         session, client = self._checkout(action)
-        with self._translate(action):
+        with self.translate(action):
             try:
                 yield client
             except BaseException:
@@ -400,38 +394,26 @@ class SFTPConnector(RemoteFilesConnector):
                 raise
         session.checkin(client)
 
-    @contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
+    def _classify(self, exc: BaseException) -> Classification:
         import paramiko
 
-        try:
-            yield
-        except ConnectorError:
-            raise
-        except TimeoutError as exc:
-            raise self.error(
-                f"{action} failed: no answer from {self._address} within {self.opt('timeout_seconds'):g} s",
-                ConnectorTimeout,
-            ) from exc
-        except FileNotFoundError as exc:
-            raise self.error(f"{action} failed: no such file or directory") from exc
-        except PermissionError as exc:
-            raise self.error(f"{action} failed: permission denied") from exc
-        except (EOFError, paramiko.SSHException, ConnectionError) as exc:
+        lost = f"connection to {self._address} lost"
+        if isinstance(exc, TimeoutError):
+            return ConnectorTimeout, f"no answer from {self._address} within {self.opt('timeout_seconds'):g} s", None
+        if isinstance(exc, FileNotFoundError) or (isinstance(exc, OSError) and exc.errno == errno.ENOENT):
+            return ConnectorError, "no such file or directory", None
+        if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EACCES):
+            return ConnectorError, "permission denied", None
+        if isinstance(exc, (EOFError, paramiko.SSHException, ConnectionError)):
             detail = str(exc).strip().rstrip(":")
             if isinstance(exc, EOFError) or not detail or "connection dropped" in detail.lower():
-                detail = ""
-            suffix = f" ({detail})" if detail else ""
-            raise self.error(f"{action} failed: connection to {self._address} lost{suffix}") from exc
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                raise self.error(f"{action} failed: no such file or directory") from exc
-            if exc.errno == errno.EACCES:
-                raise self.error(f"{action} failed: permission denied") from exc
+                return ConnectorError, lost, None
+            return ConnectorError, f"{lost} ({detail})", None
+        if isinstance(exc, OSError):
             if str(exc) == "Socket is closed":  # paramiko's word for a channel that died
-                raise self.error(f"{action} failed: connection to {self._address} lost") from exc
-            detail = exc.strerror or str(exc).strip() or type(exc).__name__
-            raise self.error(f"{action} failed: {detail}") from exc
+                return ConnectorError, lost, None
+            return ConnectorError, exc.strerror or str(exc).strip() or type(exc).__name__, None
+        return super()._classify(exc)
 
     # -- primitives ---------------------------------------------------------------------
 
@@ -480,7 +462,7 @@ class SFTPConnector(RemoteFilesConnector):
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
         action = f"read {path!r}"
         session, client = self._checkout(action)
-        with self._translate(action):
+        with self.translate(action):
             try:
                 remote, _size = _open_prefetching(client, path)
             except BaseException:
@@ -495,7 +477,7 @@ class SFTPConnector(RemoteFilesConnector):
         if not reader.at_eof:
             _abandon(client)  # closing the file would first fetch the unread rest
             return
-        with self._translate(action):
+        with self.translate(action):
             remote.close()
         session.checkin(client)
 
@@ -717,7 +699,7 @@ class _PrefetchedReader:
     def read(self, size: int = -1) -> bytes:
         parts: list[bytes] = []
         got = 0
-        with self._connector._translate(self._action):
+        with self._connector.translate(self._action):
             while size is None or size < 0 or got < size:
                 want = self._block_size if size is None or size < 0 else min(self._block_size, size - got)
                 block = self._remote.read(want)

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
-from ..base import ProgressCallback
+from ..base import Classification, ProgressCallback
 from ..families.files import RemoteFile, RemoteFilesConnector, name_matches, temp_name
 from ..schema import Field
 
@@ -127,30 +127,33 @@ class SMBConnector(RemoteFilesConnector):
             hint = None
             if not self.opt("require_signing") and "ACCESS_DENIED" in str(exc):
                 hint = "SMB 3.1.1 servers refuse unsigned requests of a logged-in user: set require_signing to true"
-            raise self._translated(exc, f"connect to {self._where('')} as {self._username() or '(no user)'!r}", hint) from exc
+            raise self.translated(exc, f"connect to {self._where('')} as {self._username() or '(no user)'!r}", hint=hint) from exc
         return session
 
     def _disconnect(self, client: _Session) -> None:
         _reset(client)
 
     @contextmanager
-    def _call(self, action: str, path: str) -> Iterator[dict[str, Any]]:
-        """Run one operation with the session arguments; errors name resource and path."""
+    def _operation(self, action: str, path: str) -> Iterator[dict[str, Any]]:
+        """The session arguments for one operation; its errors name resource and path."""
         session = self.connect()
-        try:
+        with self.translate(f"{action} {self._where(path)}"):
             yield self._kwargs(session)
-        except AetherflowError:
-            raise
-        except Exception as exc:
-            raise self._translated(exc, f"{action} {self._where(path)}") from exc
 
-    def _translated(self, exc: BaseException, what: str, hint: str | None = None) -> ConnectorError:
-        detail = _describe(exc)
-        password = self.cfg("password")
-        if password:
-            detail = detail.replace(password, "***")
-        cls = ConnectorTimeout if _is_timeout(exc) else ConnectorError
-        return self.error(f"{what} failed: {detail}", cls, hint)
+    def _classify(self, exc: BaseException) -> Classification:
+        cls = ConnectorTimeout if self._is_timeout(exc) else ConnectorError
+        if isinstance(exc, OSError) and exc.strerror:
+            return cls, exc.strerror, None
+        text = str(exc).strip() or type(exc).__name__
+        name = type(exc).__name__
+        if name in ("LogonFailure", "SMBAuthenticationError") or "STATUS_LOGON_FAILURE" in text:
+            return cls, f"logon failure: wrong user name or password ({text})", None
+        if name == "SMBConnectionClosed" or isinstance(exc, (ConnectionError, EOFError)):
+            return cls, f"connection to the server was lost ({text})", None
+        return cls, text, None
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        return isinstance(exc, TimeoutError) or "timeout" in str(exc).lower()
 
     # -- paths --------------------------------------------------------------------------
 
@@ -213,7 +216,7 @@ class SMBConnector(RemoteFilesConnector):
         entries: list[RemoteFile] = []
         seen_dirs: set[int] = set()
         pending = [root]
-        with self._call("list", root) as kw:
+        with self._operation("list", root) as kw:
             while pending:
                 current = pending.pop()
                 with smbclient.scandir(self._unc(current), **kw) as scan:
@@ -235,7 +238,7 @@ class SMBConnector(RemoteFilesConnector):
         import smbclient
 
         rel = self.relative(path)
-        with self._call("stat", rel) as kw:
+        with self._operation("stat", rel) as kw:
             st = smbclient.stat(self._unc(rel), **kw)
         return RemoteFile(
             path=rel,
@@ -249,7 +252,7 @@ class SMBConnector(RemoteFilesConnector):
         import smbclient
 
         rel = self.relative(path)
-        with self._call("exists", rel) as kw:
+        with self._operation("exists", rel) as kw:
             try:
                 smbclient.stat(self._unc(rel), **kw)
             except OSError as exc:
@@ -263,9 +266,9 @@ class SMBConnector(RemoteFilesConnector):
         import smbclient
 
         rel = self.relative(path)
-        with self._call("read", rel) as kw:
+        with self._operation("read", rel) as kw:
             raw = smbclient.open_file(self._unc(rel), "rb", buffering=0, share_access="r", **kw)
-        reader = _PipelinedReader(raw, self.connect(), self._timeout(), lambda exc: self._translated(exc, f"read {self._where(rel)}"))
+        reader = _PipelinedReader(raw, self.connect(), self._timeout(), lambda exc: self.translated(exc, f"read {self._where(rel)}"))
         try:
             yield reader
         finally:
@@ -280,7 +283,7 @@ class SMBConnector(RemoteFilesConnector):
         if not overwrite and self.exists(rel):
             raise self.error(f"upload {self._where(rel)} failed: the file exists and overwrite is false")
         tmp = temp_name(rel)
-        with self._call("upload", rel) as kw:
+        with self._operation("upload", rel) as kw:
             raw = smbclient.open_file(self._unc(tmp), "xb", buffering=0, **kw)
             try:
                 try:
@@ -304,7 +307,7 @@ class SMBConnector(RemoteFilesConnector):
         rel = self.relative(path)
         if not rel:
             raise self.error("refusing to delete the share root", ConnectorConfigError)
-        with self._call("delete", rel) as kw:
+        with self._operation("delete", rel) as kw:
             try:
                 smbclient.remove(self._unc(rel), **kw)
             except OSError as exc:
@@ -324,7 +327,7 @@ class SMBConnector(RemoteFilesConnector):
         rel = self.relative(path)
         if not rel:
             return
-        with self._call("mkdir", rel) as kw:
+        with self._operation("mkdir", rel) as kw:
             if parents:
                 smbclient.makedirs(self._unc(rel), exist_ok=True, **kw)
                 return
@@ -338,7 +341,7 @@ class SMBConnector(RemoteFilesConnector):
         source, target = self.relative(src), self.relative(dst)
         if not source or not target:
             raise self.error("rename needs file or directory paths, not the share root", ConnectorConfigError)
-        with self._call("rename", f"{source} -> {target}") as kw:
+        with self._operation("rename", f"{source} -> {target}") as kw:
             self._rename(source, target, overwrite, kw)
 
     def _rename(self, source: str, target: str, overwrite: bool, kw: dict[str, Any]) -> None:
@@ -448,10 +451,10 @@ class _Pipe:
 class _PipelinedReader(io.RawIOBase):
     """A streaming reader keeping several READ requests of one handle in flight."""
 
-    def __init__(self, raw: Any, session: _Session, timeout: int, translate):
+    def __init__(self, raw: Any, session: _Session, timeout: int, failure):
         super().__init__()
         self._raw = raw
-        self._translate = translate
+        self._failure = failure  # driver exception -> ConnectorError
         self._pipe = _Pipe(raw, session, timeout, "read")
         self._size = raw.fd.end_of_file
         self._next = 0  # offset of the next request to send
@@ -517,7 +520,7 @@ class _PipelinedReader(io.RawIOBase):
         except AetherflowError:
             raise
         except Exception as exc:
-            raise self._translate(exc) from exc
+            raise self._failure(exc) from exc
         if self._pos == 0 and size >= len(self._chunk):
             piece = self._chunk  # the common case: hand the response over without a copy
         else:
@@ -638,23 +641,6 @@ def _timestamp(value: Any) -> float:
             value = value.replace(tzinfo=UTC)
         return value.timestamp()
     return float(value or 0)
-
-
-def _describe(exc: BaseException) -> str:
-    """A driver exception as one readable line."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip() or type(exc).__name__
-    name = type(exc).__name__
-    if name in ("LogonFailure", "SMBAuthenticationError") or "STATUS_LOGON_FAILURE" in text:
-        return f"logon failure: wrong user name or password ({text})"
-    if name == "SMBConnectionClosed" or isinstance(exc, (ConnectionError, EOFError)):
-        return f"connection to the server was lost ({text})"
-    return text
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, TimeoutError) or "timeout" in str(exc).lower()
 
 
 def _reset(session: _Session) -> None:

@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ...atomic import display_name
-from ...errors import AetherflowError, ConnectorConfigError, ConnectorError, ConnectorTimeout
-from ...redaction import Scrubber, is_secret_key, url_passwords
+from ...errors import AetherflowError, ConnectorConfigError, ConnectorError
 from ...tabular import Sink, Source, TableFormat, open_sink, open_source, table_format, type_category
 from ..base import ConnectorBase, ProgressCallback
 
@@ -88,8 +87,9 @@ class DatabaseConnector(ConnectorBase):
     """Base of the ``db`` connectors.
 
     Drivers implement :meth:`_open` (a new DB-API connection; ``first`` is an already
-    open one to derive from or share) and may override the cursor hooks, the native
-    ``export``/``load`` paths and :meth:`_is_timeout`/:meth:`_is_broken`.
+    open one to derive from or share) and may override the cursor and transaction
+    hooks, the native ``_export``/``_load`` paths, :meth:`_is_broken` and the error
+    classification of :class:`ConnectorBase` (``_is_timeout``, ``_classify``).
     """
 
     kind = "db"
@@ -120,36 +120,6 @@ class DatabaseConnector(ConnectorBase):
         self._local = threading.local()
         self._sessions: list[_Session] = []
         self._generation = 0
-        self._secrets = Scrubber(self._secret_values())
-
-    def _secret_values(self) -> list[str]:
-        found: list[str] = []
-        for values, schema in ((self.config, self.config_schema), (self.options, self.options_schema)):
-            for key, value in values.items():
-                if not isinstance(value, str) or not value:
-                    continue
-                declared = (schema or {}).get(key)
-                if (declared is not None and declared.secret) or is_secret_key(key):
-                    found.append(value)
-                found.extend(url_passwords(value))
-        return found
-
-    # -- errors -------------------------------------------------------------------------
-
-    def error(self, message: str, cls: type[ConnectorError] = ConnectorError, hint: str | None = None) -> ConnectorError:
-        scrub = self._secrets.scrub
-        return super().error(scrub(message), cls, hint=scrub(hint) if hint else None)
-
-    def _is_timeout(self, exc: BaseException) -> bool:
-        return False
-
-    def _is_broken(self, conn: Any) -> bool:
-        return False
-
-    def _fail(self, action: str, exc: BaseException) -> ConnectorError:
-        detail = str(exc).strip() or type(exc).__name__
-        cls = ConnectorTimeout if self._is_timeout(exc) else ConnectorError
-        return self.error(f"{action} failed: {detail}", cls)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -158,6 +128,10 @@ class DatabaseConnector(ConnectorBase):
 
     def _close_connection(self, conn: Any) -> None:
         conn.close()
+
+    def _is_broken(self, conn: Any) -> bool:
+        """Whether ``conn`` can no longer be used (it is then discarded and reopened)."""
+        return False
 
     def connect(self) -> Any:
         """This thread's connection, opened on first use."""
@@ -174,12 +148,8 @@ class DatabaseConnector(ConnectorBase):
                 raise self.error("the connection was lost inside a transaction; the transaction did not commit")
         with self.lock:
             first = self._sessions[0] if self._sessions else None
-            try:
+            with self.translate("connect"):
                 conn = self._open(first.conn if first is not None else None)
-            except AetherflowError:
-                raise
-            except Exception as exc:
-                raise self._fail("connect", exc) from exc
             if first is not None and conn is first.conn:
                 session = first
             else:
@@ -215,22 +185,25 @@ class DatabaseConnector(ConnectorBase):
     @contextmanager
     def _using(self, action: str) -> Iterator[_Session]:
         """This thread's session, locked; driver errors become ConnectorErrors."""
-        with self._guard(self._session(), action) as session:
+        with self._holding(self._session(), action) as session:
             yield session
 
     @contextmanager
-    def _guard(self, session: _Session, action: str) -> Iterator[_Session]:
-        with session.lock:
+    def _holding(self, session: _Session, action: str) -> Iterator[_Session]:
+        """``session`` locked for ``action``. After a driver error a broken connection
+        is discarded, a healthy one rolled back outside a transaction, and the error
+        translated."""
+        with session.lock, self.translate(action):
             try:
                 yield session
             except AetherflowError:
                 raise
-            except Exception as exc:
+            except Exception:
                 if self._is_broken(session.conn):
                     self._discard(session)
                 elif session.depth == 0:
                     self._abandon_transaction(session.conn)
-                raise self._fail(action, exc) from exc
+                raise
 
     def _abandon_transaction(self, conn: Any) -> None:
         """Roll back what a failed script may have left open (its own BEGIN)."""
@@ -259,14 +232,17 @@ class DatabaseConnector(ConnectorBase):
         cursor.execute(sql, self._params(params))
         return cursor
 
+    # Transactions are explicit: ``_open`` returns a connection in autocommit mode, and
+    # ``transaction()`` brackets its block with these three.
+
     def _begin(self, conn: Any) -> None:
-        conn.execute("BEGIN")
+        self._release(self._run(conn, "BEGIN", None))
 
     def _commit(self, conn: Any) -> None:
-        conn.execute("COMMIT")
+        self._release(self._run(conn, "COMMIT", None))
 
     def _rollback(self, conn: Any) -> None:
-        conn.execute("ROLLBACK")
+        self._release(self._run(conn, "ROLLBACK", None))
 
     @staticmethod
     def _columns(cursor: Any) -> list[str]:
@@ -384,7 +360,7 @@ class DatabaseConnector(ConnectorBase):
                 finally:
                     session.depth -= 1
                 return
-            with self._guard(session, "begin transaction"):
+            with self._holding(session, "begin transaction"):
                 self._begin(session.conn)
             session.depth = 1
             try:
@@ -398,7 +374,7 @@ class DatabaseConnector(ConnectorBase):
                         self._discard(session)
                 raise
             try:
-                with self._guard(session, "commit"):
+                with self._holding(session, "commit"):
                     self._commit(session.conn)
             except BaseException:
                 try:

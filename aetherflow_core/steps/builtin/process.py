@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
+from ...procfs import group_members
 from ..base import Input, Step, StepResult
 from .process_contract import (
     Stream,
@@ -122,28 +123,8 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def _group_members(pgid: int) -> list[int] | None:
-    """Live (non-zombie) processes of group ``pgid``; ``None`` where /proc is missing."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    members = []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(int(entry))
-    return members
-
-
 def _group_alive(pgid: int) -> bool:
-    members = _group_members(pgid)
+    members = group_members(pgid)
     if members is not None:
         return bool(members)
     try:
