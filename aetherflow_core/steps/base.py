@@ -11,11 +11,11 @@ given, unchecked (only the names in ``required_inputs`` must be present), while
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
 
-from ..errors import StepInputError, suggest
+from ..errors import StepError, StepInputError, suggest
 from ..status import STEP_RESULT_STATUSES, Status
 from ..values import fits, types_name, value_type_name
 
@@ -135,3 +135,14 @@ class Step:
         if problems:
             raise StepInputError(f"step type {cls.type!r}: " + "; ".join(problems))
         return bound
+
+
+def resource_connector(ctx, name: str, accepts: Callable[[Any], bool], what: str) -> Any:
+    """The connector of resource ``name``, which ``accepts`` must take for ``what`` it
+    is (a database connector, a files connector, ...); else a StepError naming both."""
+    connector = ctx.connectors[name]
+    if not accepts(connector):
+        kind = f"{getattr(connector, 'kind', '?')}/{getattr(connector, 'driver', '?')}"
+        raise StepError(f"resource {name!r} ({kind}) is not {what}")
+    return connector
+

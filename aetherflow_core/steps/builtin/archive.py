@@ -15,7 +15,7 @@ from typing import Any
 
 from ...connectors.registry import get_connector_class
 from ...errors import StepError
-from ..base import STEP_SUCCESS, Input, Step, StepResult
+from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _SUFFIXES: tuple[tuple[str, str, str | None], ...] = (
     (".tar.gz", "tar", "gz"),
@@ -40,11 +40,9 @@ def _build(fmt: str, compression: str | None):
 def _connector(ctx, resource: str | None, path: Path, *, sniff: bool):
     """The archive connector named by ``resource``, else one chosen from ``path``."""
     if resource:
-        connector = ctx.connectors[resource]
-        if getattr(connector, "kind", None) != "archive" or not callable(getattr(connector, "extract", None)):
-            kind = f"{getattr(connector, 'kind', '?')}/{getattr(connector, 'driver', '?')}"
-            raise StepError(f"resource {resource!r} ({kind}) is not an archive connector")
-        return connector
+        return resource_connector(
+            ctx, resource, lambda c: getattr(c, "kind", None) == "archive" and callable(getattr(c, "extract", None)), "an archive connector"
+        )
     name = path.name.lower()
     for suffix, fmt, compression in _SUFFIXES:
         if name.endswith(suffix):

@@ -16,7 +16,7 @@ from ...atomic import atomic_path
 from ...connectors.families.db import DEFAULT_BATCH_SIZE, LOAD_MODES, DatabaseConnector
 from ...errors import StepError, StepInputError
 from ...tabular import FORMATS, format_from_path, json_value
-from ..base import STEP_SUCCESS, Input, Step, StepResult
+from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _RESOURCE = Input(str, required=True, resource=True, help="name of a db resource")
 _PARAMS = Input((list, dict), help="query parameters: a list for positional placeholders, a mapping for named ones")
@@ -24,12 +24,7 @@ _PARAMS = Input((list, dict), help="query parameters: a list for positional plac
 
 def database(ctx, name: str) -> DatabaseConnector:
     """The connector of resource ``name``, which must be a database connector."""
-    connector = ctx.connectors[name]
-    if not isinstance(connector, DatabaseConnector):
-        kind = getattr(connector, "kind", "?")
-        driver = getattr(connector, "driver", "?")
-        raise StepError(f"resource {name!r} ({kind}/{driver}) is not a database connector")
-    return connector
+    return resource_connector(ctx, name, lambda c: isinstance(c, DatabaseConnector), "a database connector")
 
 
 def _file_format(ctx_step: str, path: Path, given: str | None) -> str:

@@ -23,18 +23,16 @@ from typing import Any
 
 from ...connectors.families.files import join_path, safe_local_path, safe_parts
 from ...errors import StepError, StepInputError
-from ..base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult
+from ..base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _FILES_API = ("list", "stat", "exists", "open_read", "upload_stream", "download", "upload", "delete", "mkdir", "rename")
 
 
 def files_connector(ctx, name: str):
     """The connector of resource ``name``, checked to offer the remote-files primitives."""
-    connector = ctx.connectors[name]
-    if not all(callable(getattr(connector, method, None)) for method in _FILES_API):
-        kind = f"{getattr(connector, 'kind', '?')}/{getattr(connector, 'driver', '?')}"
-        raise StepError(f"resource {name!r} ({kind}) is not a files connector (sftp, smb or fs)")
-    return connector
+    return resource_connector(
+        ctx, name, lambda c: all(callable(getattr(c, m, None)) for m in _FILES_API), "a files connector (sftp, smb or fs)"
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from ...connectors.families.http import body_excerpt, read_some, save_body, shown_url
 from ...errors import StepError, StepInputError
 from ...redaction import MASK, is_secret_key
-from ..base import STEP_SUCCESS, Input, Step, StepResult
+from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 #: Bodies up to this size become the ``json`` (or ``text``) output.
 MAX_BODY_OUTPUT = 1024 * 1024
@@ -29,13 +29,10 @@ _RESOURCE = Input(str, required=True, resource=True, help="name of a rest resour
 
 
 def http_connector(ctx, name: str):
-    """The connector of resource ``name``, which must speak HTTP."""
-    connector = ctx.connectors[name]
-    if not (callable(getattr(connector, "stream", None)) and callable(getattr(connector, "download", None))):
-        kind = getattr(connector, "kind", "?")
-        driver = getattr(connector, "driver", "?")
-        raise StepError(f"resource {name!r} ({kind}/{driver}) is not an HTTP connector")
-    return connector
+    """The connector of resource ``name``, which must speak HTTP (see the rest family)."""
+    return resource_connector(
+        ctx, name, lambda c: callable(getattr(c, "stream", None)) and callable(getattr(c, "download", None)), "an HTTP connector"
+    )
 
 
 class ExpectedStatus:

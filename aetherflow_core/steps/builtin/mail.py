@@ -12,7 +12,7 @@ import re
 from html.parser import HTMLParser
 
 from ...errors import StepError, StepInputError
-from ..base import STEP_SUCCESS, Input, Step, StepResult
+from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _BLOCK_TAGS = frozenset(
     "p div br tr li ul ol table h1 h2 h3 h4 h5 h6 pre blockquote section article header footer hr".split()
@@ -74,12 +74,8 @@ def html_to_text(html: str) -> str:
 
 
 def mail_connector(ctx, name: str):
-    connector = ctx.connectors[name]
-    if not callable(getattr(connector, "send", None)):
-        kind = getattr(connector, "kind", "?")
-        driver = getattr(connector, "driver", "?")
-        raise StepError(f"resource {name!r} ({kind}/{driver}) is not a mail connector")
-    return connector
+    """The connector of resource ``name``, which must send mail."""
+    return resource_connector(ctx, name, lambda c: callable(getattr(c, "send", None)), "a mail connector")
 
 
 def _addresses(value) -> list[str] | str | None:
