@@ -116,13 +116,22 @@ class ConnectorBase:
 
     @property
     def scrubber(self) -> Scrubber:
-        """Removes this connector's secret values (:meth:`secret_values`) from text.
-        Whoever builds the connector may :meth:`~Scrubber.add` more (the connector
-        manager adds what resolution knows, decoded secrets included)."""
+        """Removes this connector's secret values from text: :meth:`secret_values` and
+        those given to :meth:`add_secrets`. Built on first use (it costs a little)."""
         scrubber = self.__dict__.get("_af_scrubber")
         if scrubber is None:
-            scrubber = self.__dict__.setdefault("_af_scrubber", Scrubber(self.secret_values()))
+            extra = self.__dict__.get("_af_extra_secrets", ())
+            scrubber = self.__dict__.setdefault("_af_scrubber", Scrubber([*self.secret_values(), *extra]))
         return scrubber
+
+    def add_secrets(self, *values: Any) -> None:
+        """More values to scrub from this connector's errors (the connector manager adds
+        what resolution knows to be secret, decoded values included)."""
+        scrubber = self.__dict__.get("_af_scrubber")
+        if scrubber is not None:
+            scrubber.add(*values)
+        else:
+            self.__dict__.setdefault("_af_extra_secrets", []).extend(values)
 
     def secret_values(self) -> list[Any]:
         """Configuration values that must never be shown: keys the schemas declare

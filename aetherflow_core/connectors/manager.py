@@ -88,7 +88,7 @@ class ConnectorManager(Mapping[str, Any]):
             ) from exc
         instance.name = resource.name
         # Resolution knows secrets the connector cannot see as such (decoded values).
-        instance.scrubber.add(*secrets)
+        instance.add_secrets(*secrets)
         self.instances_built += 1
         return instance
 
