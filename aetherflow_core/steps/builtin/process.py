@@ -165,6 +165,34 @@ def stop_process_group(pgid: int, grace_seconds: float) -> str:
     return "killed"
 
 
+class _HeldSignals:
+    """SIGINT and SIGTERM noted instead of handled, from construction until
+    :meth:`release`, which restores the handlers and hands them what arrived. Only the
+    main thread runs signal handlers; elsewhere this holds nothing."""
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._pending: list[int] = []
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._note) for sig in self._SIGNALS}
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self._pending.append(signum)
+
+    def release(self) -> None:
+        previous, self._previous = self._previous, {}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in self._pending:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)  # the run's handler raises Interrupted
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -297,62 +325,71 @@ class ExternalProcess(Step):
         program = ctx.scrubber.scrub(argv[2] if inputs["shell"] else argv[0])
 
         started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=_child_stream(contract.stdout),
-                stderr=_child_stream(contract.stderr),
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise StepError(f"command not found: {program!r} (looked up in the PATH of the step's environment)") from None
-        except PermissionError:
-            raise StepError(f"command {program!r} is not executable (permission denied)") from None
-        except OSError as exc:
-            raise StepError(f"command {program!r} could not be started: {ctx.scrubber.scrub(str(exc))}") from None
-
-        pgid = proc.pid  # start_new_session: the child leads its own group
-        ctx.logger.info("process.started", extra={"command": shown, "pid": proc.pid, "cwd": str(cwd)})
         streams = {"stdout": contract.stdout, "stderr": contract.stderr}
         tails = {name: _Tail(limit if s.mode == "capture" else (_ERROR_TAIL if name == "stderr" else 0)) for name, s in streams.items()}
-        readers = []
-        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
-            if pipe is None:
-                continue
-            if streams[name].mode == "capture":
-                target, args = _pump_captured, (pipe, tails[name])
-            elif streams[name].mode == "file":
-                target, args = _pump_to_file, (pipe, tails[name], streams[name].path, ctx.scrubber.scrub)
-            else:
-                def emit(line: str, _stream=name) -> None:
-                    ctx.logger.info("process.output", extra={"stream": _stream, "line": ctx.scrubber.scrub(line)})
-
-                target, args = _pump_streamed, (pipe, tails[name], emit)
-            thread = threading.Thread(target=target, args=args, name=f"process-{proc.pid}-{name}", daemon=True)
-            thread.start()
-            readers.append(thread)
-
+        readers: list[threading.Thread] = []
         stopped = None  # why the step stopped the process, if it did
+        # SIGINT/SIGTERM raise in the main thread wherever it is. Inside Popen, after the
+        # fork and before the pid is stored, that would lose the child (a busy machine
+        # gives it time to start children of its own meanwhile): signals are held while
+        # it starts, and raise once it is known, inside the try that stops its tree.
+        proc: subprocess.Popen | None = None
+        held = _HeldSignals()
         try:
+            try:
+                try:
+                    proc = subprocess.Popen(
+                        argv,
+                        cwd=cwd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=_child_stream(contract.stdout),
+                        stderr=_child_stream(contract.stderr),
+                        start_new_session=True,
+                    )
+                finally:
+                    held.release()
+            except FileNotFoundError:
+                raise StepError(f"command not found: {program!r} (looked up in the PATH of the step's environment)") from None
+            except PermissionError:
+                raise StepError(f"command {program!r} is not executable (permission denied)") from None
+            except OSError as exc:
+                raise StepError(f"command {program!r} could not be started: {ctx.scrubber.scrub(str(exc))}") from None
+            ctx.logger.info("process.started", extra={"command": shown, "pid": proc.pid, "cwd": str(cwd)})
+            for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+                if pipe is None:
+                    continue
+                if streams[name].mode == "capture":
+                    target, args = _pump_captured, (pipe, tails[name])
+                elif streams[name].mode == "file":
+                    target, args = _pump_to_file, (pipe, tails[name], streams[name].path, ctx.scrubber.scrub)
+                else:
+                    def emit(line: str, _stream=name) -> None:
+                        ctx.logger.info("process.output", extra={"stream": _stream, "line": ctx.scrubber.scrub(line)})
+
+                    target, args = _pump_streamed, (pipe, tails[name], emit)
+                thread = threading.Thread(target=target, args=args, name=f"process-{proc.pid}-{name}", daemon=True)
+                readers.append(thread)
+                thread.start()
             stopped = self._wait(ctx, proc.pid, started, timeout)
             if stopped is not None:
-                how = stop_process_group(pgid, grace)
+                how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.stopped", extra={"pid": proc.pid, "reason": stopped, "how": how})
-            elif _group_alive(pgid):
+            elif _group_alive(proc.pid):
                 # The command exited but left processes in its group (e.g. `cmd &`).
-                how = stop_process_group(pgid, grace)
+                how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.leftovers_stopped", extra={"pid": proc.pid, "how": how})
         finally:
-            if not _exited(proc.pid) or _group_alive(pgid):
-                # Interrupted while waiting (SIGINT/SIGTERM raised here): never leave the tree behind.
-                how = stop_process_group(pgid, grace)
-                ctx.logger.warning("process.stopped", extra={"pid": proc.pid, "reason": "interrupted", "how": how})
-            proc.wait()
+            if proc is not None:
+                pgid = proc.pid  # start_new_session: the child leads its own process group
+                if not _exited(pgid) or _group_alive(pgid):
+                    # Interrupted: never leave the tree behind.
+                    how = stop_process_group(pgid, grace)
+                    ctx.logger.warning("process.stopped", extra={"pid": pgid, "reason": "interrupted", "how": how})
+                proc.wait()
             for thread in readers:
-                thread.join(timeout=5)
+                if thread.ident is not None:
+                    thread.join(timeout=5)
         duration_ms = int((time.monotonic() - started) * 1000)
         exit_code = proc.returncode
         ctx.logger.info("process.exited", extra={"pid": proc.pid, "exit_code": exit_code, "duration_ms": duration_ms})
