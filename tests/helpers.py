@@ -117,3 +117,31 @@ def step_context(
         logger=logging.LoggerAdapter(logging.getLogger("aetherflow.test"), {}),
         scrubber=Scrubber() if scrubber is None else scrubber,
     )
+
+
+def driver_fault(action, connector, *secrets: str):
+    """The ConnectorError ``action(connector)`` raises, checked to show none of
+    ``secrets`` (as written, URL-encoded or JSON-escaped) in its message, hint or
+    description. The connector is named ``res`` and closed afterwards."""
+    import pytest
+
+    from aetherflow_core.errors import ConnectorError
+
+    connector.name = "res"
+    try:
+        with pytest.raises(ConnectorError) as info:
+            action(connector)
+    finally:
+        connector.close()
+    assert_scrubbed(info.value, *secrets)
+    return info.value
+
+
+def assert_scrubbed(error, *secrets: str) -> None:
+    """``error`` (a ConnectorError) shows none of ``secrets`` anywhere."""
+    from urllib.parse import quote
+
+    shown = f"{error}\n{error.describe()}\n{error.hint or ''}\n{error.detail}"
+    for secret in secrets:
+        for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1]):
+            assert form not in shown, f"{form!r} leaked in: {shown}"
