@@ -8,7 +8,7 @@ faults a user meets (wrong credentials, closed ports, malformed values, server e
 quoting a value) are provoked per driver, beside that driver's tests:
 ``tests/db/test_postgres_secrets.py``, ``tests/files/test_sftp_secrets.py``,
 ``tests/smb/test_smb_secrets.py``, ``tests/mail/test_mail_secrets.py``,
-``tests/http/test_http_secrets.py``.
+``tests/http/test_http_secrets.py``, ``tests/archive/test_archive_secrets.py``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,14 @@ BUILTINS_WITH_SECRETS = [
 
 
 def test_the_drivers_with_secrets_are_all_checked():
-    assert {f"{e.kind}/{e.driver}" for e in BUILTINS_WITH_SECRETS} == {"db/postgres", "mail/smtp", "rest/httpx", "sftp/paramiko", "smb/smbprotocol"}
+    assert {f"{e.kind}/{e.driver}" for e in BUILTINS_WITH_SECRETS} == {
+        "archive/zipfile",
+        "db/postgres",
+        "mail/smtp",
+        "rest/httpx",
+        "sftp/paramiko",
+        "smb/smbprotocol",
+    }
 
 
 @pytest.mark.parametrize("entry", BUILTINS_WITH_SECRETS, ids=lambda e: f"{e.kind}/{e.driver}")

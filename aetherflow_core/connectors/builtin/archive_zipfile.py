@@ -96,9 +96,7 @@ class ZipArchiveConnector(ArchiveConnector):
 
     def _password(self) -> bytes | None:
         password = self.cfg("password")
-        if password is None or password == "":
-            return None
-        return str(password).encode("utf-8")
+        return None if password is None else str(password).encode("utf-8")
 
     def _open_for_reading(self, archive: Path) -> AbstractContextManager[Any]:
         password = self._password()
