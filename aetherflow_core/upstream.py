@@ -223,10 +223,10 @@ STEP_RENAMES: dict[str, tuple[str, dict[str, str]]] = {
     "unzip": ("archive_extract", {"archives": "archive"}),
 }
 
-STEPS_PLANNED = {
-    "excel_validate_template": f"excel_validate_template is {PLANNED}",
-    "excel_fill_small": f"Excel reports (excel_fill) are {PLANNED}",
-    "excel_fill_from_file": f"Excel reports (excel_fill) are {PLANNED}",
+# Step types there whose inputs differ too much to rename them: (type here, what to do).
+STEPS_REWRITTEN_BY_HAND = {
+    "excel_fill_small": ("excel_fill", "its inputs are template, output, cells and data (see docs/excel.md)"),
+    "excel_fill_from_file": ("excel_fill", "its inputs are template, output, cells and data (see docs/excel.md)"),
 }
 
 
@@ -238,7 +238,10 @@ def step_type_hint(type_name: str, known: Collection[str]) -> str | None:
         new, inputs = renamed
         extra = "; inputs " + ", ".join(f"{a} -> {b}" for a, b in inputs.items()) if inputs else ""
         return f"the step type {type_name} there is {new} here{extra}"
-    return STEPS_PLANNED.get(type_name)
+    by_hand = STEPS_REWRITTEN_BY_HAND.get(type_name)
+    if by_hand is not None and by_hand[0] in known:
+        return f"the step type {type_name} there is {by_hand[0]} here; {by_hand[1]}"
+    return None
 
 
 # Inputs of built-in steps there that a step here does not take: what replaces them.
@@ -250,10 +253,30 @@ INPUT_HINTS: dict[tuple[str, str], str] = {
         "retry_on_exit_codes and retry_on_timeout are inputs of external.process that say which failures it may repeat"
     ),
     ("external.process", "outputs"): "step outputs are chosen with the step's own `outputs:` (beside `inputs:`), reading result.<name>",
+    **{
+        (step, name): f"CSV dialects (delimiter, quote, escape, encoding, null, line_terminator) are {PLANNED}; files are UTF-8 CSV or TSV here"
+        for step in ("db_extract", "db_load")
+        for name in ("delimiter", "encoding", "linefeed", "line_terminator", "quotechar", "quote")
+    },
+    **{
+        ("db_extract", name): "column types come from the query here (Parquet keeps them); there is no separate dtypes file"
+        for name in ("emit_dtypes", "dtypes", "dtypes_json")
+    },
+}
+
+
+# Inputs of a step type of the same name that are called differently here:
+# (type, input there) -> (input here, what else changed).
+INPUT_RENAMES: dict[tuple[str, str], tuple[str, str]] = {
+    ("excel_validate_template", "template_path"): ("template", ""),
+    ("excel_validate_template", "required_names"): ("cells", "names are looked up as defined names (named cells), not as cell text"),
 }
 
 
 def input_hint(step_type: str, name: str) -> str | None:
+    renamed = INPUT_RENAMES.get((step_type, name))
+    if renamed is not None:
+        return f"`{name}` there is `{renamed[0]}` here" + (f"; {renamed[1]}" if renamed[1] else "")
     return INPUT_HINTS.get((step_type, name))
 
 

@@ -129,11 +129,13 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
     return _stringify_keys(document), index
 
 
-def read_text(path: str | Path, what: str = "file") -> str:
-    """A YAML file's text; a missing or unreadable file is a :class:`SpecError`."""
+def read_text(path: str | Path, what: str = "file", *, keep_newlines: bool = False) -> str:
+    """A YAML file's text; a missing or unreadable file is a :class:`SpecError`.
+    ``keep_newlines`` keeps ``\\r\\n`` as written (for a tool that writes the file back)."""
     file = str(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="" if keep_newlines else None) as handle:
+            return handle.read()
     except FileNotFoundError:
         raise SpecError([Problem(Location(file), f"{what} not found", "check the path")]) from None
     except (OSError, UnicodeDecodeError) as exc:
