@@ -10,7 +10,7 @@ from aetherflow_core.errors import AetherflowError, Interrupted, UserError
 
 from . import render
 from .errors import Session
-from .options import ResolveOptions, RunOptions
+from .options import MigrateOptions, ResolveOptions, RunOptions
 
 
 def _environment(session: Session, invocation, *, verbose: bool = False, quiet: bool = False):
@@ -194,3 +194,22 @@ def steps_list_command(session, json_output) -> int:
     else:
         render.steps_table(session, rows)
     return 0
+
+
+def migrate_command(session: Session, options: MigrateOptions) -> int:
+    from aetherflow_core.migrate import migrate_flow, write_migration
+
+    environment = _environment(session, options.invocation())
+    migration = migrate_flow(options.flow, environment.settings.profiles_file)
+    # The diff shows the files' own text: the secrets written in them are masked there.
+    session.scrubber.add(*migration.secret_values())
+    written = write_migration(migration) if options.write else []
+    if options.json_output:
+        document = migration.to_dict()
+        document["written"] = written
+        for item, row in zip(migration.files, document["files"]):
+            row["diff"] = item.diff()
+        render.dump_json(session, document)
+    else:
+        render.migration_report(session, migration, written, show_diff=not options.write)
+    return 0 if not migration.problems else 2

@@ -11,12 +11,14 @@ from typing import Annotated
 
 import typer
 
+from .compat import OldFlagsCommand
 from .errors import guard
 from .options import (
     EnvFileOpt,
     FlowArg,
     JsonOpt,
     LogFormatOpt,
+    MigrateOptions,
     ProfileOpt,
     ProfilesFileOpt,
     QuietOpt,
@@ -60,7 +62,7 @@ def main_callback(
     """Run ops-grade ETL and automation flows declared in YAML."""
 
 
-@app.command()
+@app.command(cls=OldFlagsCommand)
 def run(
     flow: FlowArg,
     profile: ProfileOpt = None,
@@ -95,7 +97,7 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=OldFlagsCommand)
 def validate(
     flow: FlowArg,
     json_output: JsonOpt = False,
@@ -174,6 +176,23 @@ def steps_list(json_output: JsonOpt = False, verbose: VerboseOpt = False) -> Non
 
     with guard(verbose) as session:
         code = steps_list_command(session, json_output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def migrate(
+    flow: FlowArg,
+    profiles_file: ProfilesFileOpt = None,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite the files in place (default: print a diff).")] = False,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Rewrite a flow (and its profiles) written for aetherflow-core 0.0.14."""
+    from .commands import migrate_command
+
+    options = MigrateOptions(flow=flow, profiles_file=profiles_file, write=write, json_output=json_output)
+    with guard(verbose) as session:
+        code = migrate_command(session, options)
     raise typer.Exit(code)
 
 

@@ -69,6 +69,14 @@ class ResolveOptions(FlowOptions):
 
 
 @dataclass(frozen=True)
+class MigrateOptions(FlowOptions):
+    """``aetherflow migrate``."""
+
+    write: bool = False
+    json_output: bool = False
+
+
+@dataclass(frozen=True)
 class StateOptions:
     """Which state store the ``runs`` and ``locks`` commands read: ``--state``, else the
     flow's own, else the default SQLite file."""

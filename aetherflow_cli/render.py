@@ -312,3 +312,24 @@ def terminal_event_handler(scrubber):
             return f"[{level}]{clean(fallback.format(record))}[/]"
 
     return Handler()
+
+
+def migration_report(session: Session, migration, written: list[str], *, show_diff: bool) -> None:
+    """The diff on stdout (unless written); what was rewritten and what was not on stderr."""
+    for item in migration.files:
+        if show_diff and item.changed:
+            sys.stdout.write(session.scrubber.scrub(item.diff()))
+            sys.stdout.flush()
+        for title, findings in (("rewritten", item.rewritten), ("not rewritten, for you to decide", item.remaining)):
+            if findings:
+                session.err(f"{title}:")
+                for finding in findings:
+                    session.err("  " + finding.describe(item.path).replace("\n", "\n  "))
+    for path in written:
+        session.err(f"wrote {path}")
+    if not migration.changed:
+        session.err(f"{migration.files[0].path}: nothing to migrate")
+    if migration.problems:
+        session.err(f"validate finds {len(migration.problems)} problem(s) in the migrated flow (listed above)")
+    elif show_diff and migration.changed:
+        session.err("the migrated flow validates; run again with --write to apply")

@@ -99,6 +99,45 @@ class Migration:
     def changed(self) -> bool:
         return any(f.changed for f in self.files)
 
+    def secret_values(self) -> list[str]:
+        """Values written in the files that are secret (by key, by decode mark, or as a
+        URL's password), for the scrubber of whatever prints the diff."""
+        from .decode import DecodeSpecError, parse_decode
+        from .redaction import is_secret_key, url_passwords
+
+        found: list[str] = []
+
+        def walk(value: Any, key: str = "", secret: bool = False) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, str(k), secret or is_secret_key(str(k)))
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item, key, secret)
+            elif isinstance(value, str):
+                if secret:
+                    found.append(value)
+                found.extend(url_passwords(value))
+
+        for item in self.files:
+            for text in (item.original, item.migrated):
+                try:
+                    data, _ = load_yaml(text, item.path)
+                except SpecError:
+                    continue
+                walk(data)
+                for holder in _decode_holders(data):
+                    try:
+                        marks = parse_decode(holder.get("decode")).marked
+                    except DecodeSpecError:
+                        continue
+                    for path in marks:
+                        section, _, rest = path.partition(".")
+                        value = _dig(holder.get(section), rest.split("."))
+                        if isinstance(value, str):
+                            found.append(value)
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": self.changed,
@@ -120,6 +159,30 @@ def migrate_flow(flow_path: str | Path, profiles_path: str | Path | None = None)
     if profiles is not None:
         files.append(profiles.result())
     return Migration(files, _check(files))
+
+
+def _decode_holders(data: Any) -> Iterator[dict]:
+    """Mappings that may carry ``decode`` next to ``config``: resources, profiles, overlays."""
+    if not isinstance(data, dict):
+        return
+    resources = data.get("resources")
+    groups = [resources] if isinstance(resources, dict) else []
+    groups.append(data)  # a profiles file: profile name -> overlay
+    for group in groups:
+        for body in group.values():
+            if isinstance(body, dict):
+                yield body
+                for overlay in (body.get("resources") or {}).values() if isinstance(body.get("resources"), dict) else ():
+                    if isinstance(overlay, dict):
+                        yield overlay
+
+
+def _dig(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def write_migration(migration: Migration) -> list[str]:

@@ -278,17 +278,3 @@ def input_hint(step_type: str, name: str) -> str | None:
     if renamed is not None:
         return f"`{name}` there is `{renamed[0]}` here" + (f"; {renamed[1]}" if renamed[1] else "")
     return INPUT_HINTS.get((step_type, name))
-
-
-# -- command line -------------------------------------------------------------------------------
-
-def flag_hint(flag: str, value: str | None, *, has_only: bool) -> str | None:
-    """The rewrite of an aetherflow-core command-line flag."""
-    if flag == "--flow-yaml":
-        return f"the flow is the first argument here: `aetherflow run {value or 'FLOW'}`"
-    if flag == "--flow-job":
-        job = value or "JOB"
-        if has_only:
-            return f"run one job with `--only {job}` (`--job {job}` also runs the jobs it depends on)"
-        return f"run a job with `--job {job}` (it also runs the jobs it depends on)"
-    return None
