@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from typing import Any
 
 from ..context import StepContext
-from ..errors import AetherflowError, Interrupted, UserError, retryable
+from ..errors import AetherflowError, Interrupted, TemplateError, UserError, retryable
 from ..spec.models import JobSpec, StepSpec
 from ..status import STEP_RESULT_STATUSES, Status
 from ..steps.base import StepResult
@@ -15,6 +16,9 @@ from ..steps.registry import get_step
 from ..templating import ENGINE, EnvView, NamedMapping, named
 from .records import JobRecord, StepRecord, ms
 from .session import RunSession
+
+# The jobs whose outputs a ``when`` expression reads.
+_OUTPUTS_READ = re.compile(r"\bjobs\.([A-Za-z0-9_-]+)\.outputs\b")
 
 _DEBUG = 10  # logging.DEBUG: tracebacks are logged at this level only
 
@@ -128,7 +132,16 @@ class JobRun:
                 return Status.SKIPPED, f"dependency {dep!r} was skipped"
         if self.job.when is not None:
             context = {"jobs": self.jobs_view, "env": EnvView(self.session.env), "run_id": self.session.run_id, "flow_id": self.session.flow_id}
-            if not ENGINE.evaluate(self.job.when, context, self.session.locate("jobs", self.index, "when")):
+            try:
+                passed = ENGINE.evaluate(self.job.when, context, self.session.locate("jobs", self.index, "when"))
+            except TemplateError:
+                # Outputs a failed job never produced are a consequence of that failure,
+                # not invalid input: the job is blocked, as by a failed dependency.
+                for ref in _OUTPUTS_READ.findall(self.job.when):
+                    if ref in self.finished and self.finished[ref].status in (Status.FAILED, Status.BLOCKED):
+                        return Status.BLOCKED, f"when reads the outputs of job {ref!r}, which did not succeed"
+                raise
+            if not passed:
                 return Status.SKIPPED, f"when {self.job.when!r} is false"
         return None, None
 
