@@ -19,6 +19,11 @@ from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 MIN_SCRUB_LENGTH = 4
+#: Secrets shorter than this are masked only where they stand as a whole word (not next
+#: to a letter or digit): as a substring, a value like "prod" would be masked inside
+#: "product" too.
+WHOLE_WORD_BELOW = 8
+_WORD_CHAR = "0-9A-Za-z"
 
 _SECRET_KEY_PARTS = (
     "password",
@@ -164,26 +169,37 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str] = ()):
         self._lock = threading.Lock()
         self._forms: set[str] = set()
+        self._words: set[str] = set()  # short secrets, masked as whole words only
         self._pattern: re.Pattern[str] | None = None
         self.add(*secrets)
 
     def add(self, *secrets: Any) -> None:
         new: set[str] = set()
+        words: set[str] = set()
         for secret in secrets:
             if secret is None or isinstance(secret, bool):
                 continue
             text = str(secret)
             if len(text) < MIN_SCRUB_LENGTH:
                 continue
+            if len(text) < WHOLE_WORD_BELOW:
+                words.add(text)
+                continue
             new |= encoded_forms(text)
             for password in url_passwords(text):
-                if len(password) >= MIN_SCRUB_LENGTH:
+                if len(password) >= WHOLE_WORD_BELOW:
                     new |= encoded_forms(password)
+                elif len(password) >= MIN_SCRUB_LENGTH:
+                    words.add(password)
         with self._lock:
-            if new - self._forms:
+            if new - self._forms or words - self._words:
                 self._forms |= new
-                ordered = sorted(self._forms, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
+                self._words |= words
+                alternatives = [re.escape(f) for f in sorted(self._forms, key=len, reverse=True)]
+                alternatives += [
+                    f"(?<![{_WORD_CHAR}]){re.escape(w)}(?![{_WORD_CHAR}])" for w in sorted(self._words, key=len, reverse=True)
+                ]
+                self._pattern = re.compile("|".join(alternatives))
 
     def scrub(self, text: str) -> str:
         if not isinstance(text, str):

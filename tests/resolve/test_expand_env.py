@@ -13,8 +13,8 @@ def decode(value):
 
 
 def expand_env(env):
-    added = {"STAGE": "prod", "REGION": "eu-west", "API_TOKEN": "tok-abcdef-123", "VAULT_VALUE": "vault-opaque-77"}
-    return {**env, **added}, {"VAULT_VALUE"}
+    added = {"STAGE": "prod", "REGION": "eu-west", "API_TOKEN": "tok-abcdef-123", "VAULT_VALUE": "vault-opaque-77", "PIN": "4711"}
+    return {**env, **added}, {"VAULT_VALUE", "PIN"}
 '''
 
 FLOW = """
@@ -26,7 +26,9 @@ jobs:
       - id: say
         type: external.process
         inputs:
-          command: [echo, "deploying product to {{ env.STAGE }} in {{ env.REGION }}; {{ env.API_TOKEN }}; {{ env.VAULT_VALUE }}"]
+          command:
+            - echo
+            - "deploying product to {{ env.STAGE }} in {{ env.REGION }}; {{ env.API_TOKEN }}; {{ env.VAULT_VALUE }}; pin {{ env.PIN }}, order 947112"
           capture: true
 """
 
@@ -38,7 +40,8 @@ def test_only_marked_or_credential_named_values_are_masked(tmp_path):
     result = run_cli("run", flow, "--json", env=base_env(tmp_path, AETHERFLOW_SECRETS_PATH=str(provider)))
     assert result.exit_code == 0, result.output
     stdout = result.json["jobs"][0]["steps"][0]["outputs"]["stdout"]
-    assert stdout == "deploying product to prod in eu-west; ***; ***\n"
+    # A short secret is masked where it stands alone, not inside a longer word or number.
+    assert stdout == "deploying product to prod in eu-west; ***; ***; pin ***, order 947112\n"
     assert "tok-abcdef-123" not in result.output and "vault-opaque-77" not in result.output
 
 
@@ -50,3 +53,11 @@ def test_secret_names_that_are_not_a_collection_are_refused(tmp_path):
     assert result.exit_code == 2
     assert "expand_env() returned str as secret names" in result.stderr
     assert 'return env, {"API_TOKEN"}' in result.stderr
+
+
+def test_short_secrets_are_masked_as_whole_words_only():
+    from aetherflow_core.redaction import Scrubber
+
+    scrubber = Scrubber(["prod", "s3cr3t-long-value"])
+    assert scrubber.scrub("deploying product to prod (prod.) xprod") == "deploying product to *** (***.) xprod"
+    assert scrubber.scrub("id=s3cr3t-long-valueX") == "id=***X"
