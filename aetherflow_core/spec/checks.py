@@ -13,6 +13,7 @@ from typing import Any
 from .. import upstream
 from ..decode import DecodeSpecError, parse_decode
 from ..errors import AetherflowError, Problem, closest
+from ..limits import MAX_DELAY_SECONDS
 from ..steps.registry import get_step, step_types
 from ..templating import ENGINE, OUTPUT_ROOTS, RESOURCE_ROOTS, STEP_ROOTS, WHEN_ROOTS
 
@@ -95,6 +96,15 @@ def check_document(document) -> list[Problem]:
 
 
 def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict) -> None:
+    if step.retry is not None and step.retry.longest_wait() > MAX_DELAY_SECONDS:
+        retry = step.retry
+        add(
+            base + ("retry",),
+            f"retry would wait {retry.longest_wait():,.0f} seconds before attempt {retry.max_attempts}",
+            f"delay_seconds x backoff^(max_attempts - 2) may be at most {MAX_DELAY_SECONDS} seconds (a day); "
+            "lower max_attempts, delay_seconds or backoff",
+            key=True,
+        )
     if step.type not in step_types():
         known = step_types()
         hint = upstream.step_type_hint(step.type, known) or _did_you_mean(step.type, known) or f"known step types: {', '.join(known)}"
