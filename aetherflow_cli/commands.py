@@ -74,17 +74,23 @@ def validate_command(session, flow, json_output) -> int:
         document = load_flow(flow)
     except SpecError as exc:
         if json_output:
-            render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems]})
+            render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems], "warnings": []})
         else:
             session.err(exc.describe())
             session.err(f"{len(exc.problems)} problem(s) found in {flow}")
         return 2
+    warnings = [p.to_dict() for p in document.warnings]
     if json_output:
-        render.dump_json(session, {"ok": True, "errors": []})
+        render.dump_json(session, {"ok": True, "errors": [], "warnings": warnings})
     else:
+        for problem in document.warnings:
+            session.err(problem.describe(prefix="warning: "))
         spec = document.spec
         steps = sum(len(job.steps) for job in spec.jobs)
-        session.out(f"{flow}: OK ({len(spec.jobs)} jobs, {steps} steps, {len(spec.resources)} resources)")
+        summary = f"{flow}: OK ({len(spec.jobs)} jobs, {steps} steps, {len(spec.resources)} resources)"
+        if warnings:
+            summary += f" with {len(warnings)} warning(s)"
+        session.out(summary)
     return 0
 
 

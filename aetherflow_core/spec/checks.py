@@ -3,6 +3,9 @@
 Unique ids, existing ``depends_on`` targets, an acyclic job graph, known step types,
 declared step inputs (required present, no unknown names, literal values of the right
 type), existing resources, known connector kinds/drivers, and template syntax.
+
+Warnings do not stop a flow: :func:`find_warnings` reports templates rendered into SQL
+text, where values belong in ``params`` (a value pasted into SQL is an injection).
 """
 
 from __future__ import annotations
@@ -93,6 +96,30 @@ def check_document(document) -> list[Problem]:
     if state.backend == "sqlite" and state.dsn:
         add(("flow", "state", "dsn"), "a dsn is only used by the postgres state backend", "use `path:` for sqlite, or `backend: postgres`")
     return problems
+
+
+SQL_TEMPLATE_OPT_OUT = "allow_sql_template"
+
+
+def find_warnings(document) -> list[Problem]:
+    """Problems worth a warning that do not make the flow invalid."""
+    warnings: list[Problem] = []
+    for i, job in enumerate(document.spec.jobs):
+        for k, step in enumerate(job.steps):
+            if step.type not in step_types():
+                continue
+            declared = get_step(step.type).inputs or {}  # None: inputs not declared
+            sql = step.inputs.get("sql")
+            if "params" not in declared or not ENGINE.is_template(sql) or step.inputs.get(SQL_TEMPLATE_OPT_OUT) is True:
+                continue
+            if ENGINE.unquoted_outputs(sql):
+                hint = "pass values in `params` with the driver's placeholders instead; quote a table or column name with `| sql_identifier`"
+                if SQL_TEMPLATE_OPT_OUT in declared:
+                    hint += f"; set `{SQL_TEMPLATE_OPT_OUT}: true` on the step when the template is intended"
+                warnings.append(
+                    Problem(document.locate("jobs", i, "steps", k, "inputs", "sql"), "a template renders values into the SQL text (SQL injection risk)", hint)
+                )
+    return warnings
 
 
 def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict) -> None:
