@@ -24,7 +24,10 @@ def test_step_types_are_registered_with_the_spec_inputs_and_outputs():
     table = {
         "db_execute": ({"resource", "sql", "sql_file", "params", "allow_sql_template"}, ("rowcount",)),
         "db_fetch": ({"resource", "sql", "params", "allow_sql_template", "max_rows"}, ("columns", "rows", "row_count")),
-        "db_extract": ({"resource", "sql", "output", "params", "allow_sql_template", "format", "header", "batch_size"}, ("path", "rows", "bytes", "sha256", "columns")),
+        "db_extract": (
+            {"resource", "sql", "output", "params", "allow_sql_template", "format", "header", "batch_size"},
+            ("path", "rows", "bytes", "sha256", "columns"),
+        ),
         "db_load": ({"resource", "table", "input", "format", "header", "mode"}, ("rows",)),
     }
     for name, (inputs, outputs) in table.items():
