@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...atomic import atomic_open
-from ...redaction import mask_url_password, strip_url_credentials
+from ...redaction import Scrubber, mask_url_password, strip_url_credentials
 
 #: Characters of a body shown in an error message.
 EXCERPT_LENGTH = 300
@@ -27,11 +27,17 @@ def shown_url(url: Any) -> str:
     return strip_url_credentials(mask_url_password(str(url)))
 
 
-def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH) -> str:
-    """The start of a response body as one line of text."""
-    text = data[: limit * 4].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
+def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH, scrubber: Scrubber | None = None) -> str:
+    """The start of a response body as one line of text. With a scrubber, the text is
+    scrubbed before it is cut, and a secret's start left at the cut is masked."""
+    raw = data[: limit * 4]
+    text = " ".join(raw.decode("utf-8", errors="replace").split())
+    if scrubber is None:
+        return text if len(text) <= limit else text[:limit] + "..."
+    text = scrubber.scrub(text)
+    if len(raw) < len(data):
+        text = scrubber.mask_edges(text, end=True)
+    return text if len(text) <= limit else scrubber.scrub_cut(text, limit) + "..."
 
 
 def read_some(response, limit: int = 64 * 1024) -> bytes:
