@@ -45,7 +45,9 @@ def run_command(session: Session, options: RunOptions) -> int:
         prepared,
         run_id=options.run_id,
         resume=options.resume,
-        jobs=list(options.jobs) or None,
+        jobs=list(options.jobs),
+        only=list(options.only),
+        exclude=list(options.exclude),
         progress_factory=render.progress_factory(),
     )
     try:
@@ -55,6 +57,15 @@ def run_command(session: Session, options: RunOptions) -> int:
         if result is None:
             raise
         exit_code = exc.exit_code
+    except AetherflowError as exc:
+        # Failed before any job ran: the error is the message; with --json the document
+        # (status, error, handlers) is printed too.
+        result = getattr(exc, "result", None)
+        if result is not None and options.json_output:
+            render.dump_json(session, result.to_dict())
+        elif result is not None:
+            render.handlers_summary(session, result)
+        raise
     else:
         exit_code = result.exit_code
     if options.json_output:
@@ -116,6 +127,9 @@ def resolve_command(session: Session, options: ResolveOptions) -> int:
     invocation = options.invocation()
     environment = _environment(session, invocation)
     prepared = prepare_flow(invocation, environment=environment, resource_names=list(options.resources) or None)
+    prepared.variables.require()
+    if prepared.profile_error is not None:
+        raise prepared.profile_error
     rows = []
     for res in prepared.resources:
         config, resource_options = res.redacted()
@@ -140,6 +154,7 @@ def resolve_command(session: Session, options: ResolveOptions) -> int:
         "flow_id": prepared.document.spec.flow.id,
         "profile": prepared.settings.profile,
         "fingerprint": prepared.fingerprint,
+        "vars": prepared.variables.describe(),
         "resources": rows,
     }
     if options.json_output:

@@ -24,9 +24,11 @@ from .options import (
     QuietOpt,
     ResolveOptions,
     RunOptions,
+    VarOpt,
+    VarsFileOpt,
     VerboseOpt,
 )
-from .state_commands import locks_app, runs_app
+from .state_commands import locks_app, runs_app, store_app
 
 app = typer.Typer(
     name="aetherflow",
@@ -43,6 +45,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(steps_app, name="steps")
 app.add_typer(runs_app, name="runs")
 app.add_typer(locks_app, name="locks")
+app.add_typer(store_app, name="store")
 
 
 def _version(value: bool) -> None:
@@ -68,9 +71,16 @@ def run(
     profile: ProfileOpt = None,
     profiles_file: ProfilesFileOpt = None,
     env_file: EnvFileOpt = None,
+    var: VarOpt = None,
+    vars_file: VarsFileOpt = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume the latest unfinished run of this flow.")] = False,
     job: Annotated[list[str] | None, typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run exactly this job; upstream outputs come from the last successful run; repeatable."),
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Do not run this job; repeatable.")] = None,
     json_output: JsonOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -84,9 +94,13 @@ def run(
         profile=profile,
         profiles_file=profiles_file,
         env_files=tuple(env_file or ()),
+        var_pairs=tuple(var or ()),
+        vars_files=tuple(vars_file or ()),
         run_id=run_id,
         resume=resume,
         jobs=tuple(job or ()),
+        only=tuple(only or ()),
+        exclude=tuple(exclude or ()),
         json_output=json_output,
         log_format=log_format,
         verbose=verbose,
@@ -117,6 +131,8 @@ def resolve(
     profile: ProfileOpt = None,
     profiles_file: ProfilesFileOpt = None,
     env_file: EnvFileOpt = None,
+    var: VarOpt = None,
+    vars_file: VarsFileOpt = None,
     resource: Annotated[list[str] | None, typer.Option("--resource", help="Only this resource; repeatable.")] = None,
     show: Annotated[bool, typer.Option("--show", help="Show final config/options (secrets redacted) and where each value came from.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Build each connector and call check().")] = False,
@@ -131,6 +147,8 @@ def resolve(
         profile=profile,
         profiles_file=profiles_file,
         env_files=tuple(env_file or ()),
+        var_pairs=tuple(var or ()),
+        vars_files=tuple(vars_file or ()),
         resources=tuple(resource or ()),
         show=show,
         check=check,

@@ -19,6 +19,14 @@ FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", meta
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
 ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
 EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option("--var", help="Run variable NAME=VALUE, declared under `vars:` in the flow; repeatable; wins over --vars-file.", metavar="NAME=VALUE"),
+]
+VarsFileOpt = Annotated[
+    list[str] | None,
+    typer.Option("--vars-file", help="YAML or JSON file mapping run variables to values; repeatable, later files win.", metavar="FILE"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
@@ -38,11 +46,24 @@ class FlowOptions:
     profile: str | None = None
     profiles_file: str | None = None
     env_files: tuple[str, ...] = ()
+    var_pairs: tuple[str, ...] = ()  # --var NAME=VALUE
+    vars_files: tuple[str, ...] = ()  # --vars-file FILE
 
     def invocation(self, **fields) -> Invocation:
         from aetherflow_core.prepare import Invocation
+        from aetherflow_core.variables import parse_var_pairs, read_vars_file
 
-        return Invocation(flow_path=self.flow, profile=self.profile, profiles_file=self.profiles_file, env_files=self.env_files, **fields)
+        variables = [read_vars_file(path) for path in self.vars_files]
+        if self.var_pairs:
+            variables.append(parse_var_pairs(self.var_pairs))
+        return Invocation(
+            flow_path=self.flow,
+            profile=self.profile,
+            profiles_file=self.profiles_file,
+            env_files=self.env_files,
+            variables=variables,
+            **fields,
+        )
 
 
 @dataclass(frozen=True)
@@ -51,7 +72,9 @@ class RunOptions(FlowOptions):
 
     run_id: str | None = None
     resume: bool = False
-    jobs: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()  # --job: with their upstream jobs
+    only: tuple[str, ...] = ()  # --only: exactly these jobs
+    exclude: tuple[str, ...] = ()  # --exclude
     json_output: bool = False
     log_format: str | None = None
     verbose: bool = False

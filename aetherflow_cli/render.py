@@ -68,8 +68,19 @@ def run_summary(session: Session, result) -> None:
             rows.append(["", step.id, step.type, step.status, attempts, step.duration_ms, note])
     title = f"run {result.run_id} of flow {result.flow_id}: {result.status} in {result.duration_ms} ms"
     table(session, title, ["job", "step", "type", "status", "attempts", "ms", "note"], rows)
+    if result.persisted:
+        session.out("persisted: " + ", ".join(f"{name}={json.dumps(value, default=str)}" for name, value in result.persisted.items()))
+    handlers_summary(session, result)
     for warning in result.warnings:
         session.err(f"warning: {warning}")
+
+
+def handlers_summary(session: Session, result) -> None:
+    """The handlers that ran after the run, one line each, with a failed step's error."""
+    for handler in result.handlers:
+        line = f"handlers.{handler.id}: {handler.status}"
+        errors = [f"{step.id}: {step.error}" for step in handler.steps if step.error]
+        session.out(line + (f" ({'; '.join(errors)})" if errors else ""))
 
 
 def _run_note(run: dict[str, Any]) -> str:
@@ -108,6 +119,16 @@ def run_report(session: Session, run: dict[str, Any]) -> None:
         for step in job["steps"]:
             body.append(["", step["id"], step["type"], step["status"], step["attempts"], step["started_at"], step["duration_ms"], step["error"] or ""])
     table(session, None, ["job", "step", "type", "status", "attempts", "started (UTC)", "ms", "error"], body)
+
+
+def store_table(session: Session, values: list[dict[str, Any]], *, flow_id: str | None, where: str) -> None:
+    if not values:
+        session.out(f"no values persisted for flow {flow_id!r} in {where}")
+        return
+    body = [
+        [v["name"], json.dumps(v["value"], default=str, ensure_ascii=False), v["updated_at"], v["run_id"] or "set by hand"] for v in values
+    ]
+    table(session, f"values persisted for flow {flow_id} in {where}", ["name", "value", "updated (UTC)", "written by"], body)
 
 
 def lock_state(lock: dict[str, Any]) -> str:
@@ -157,6 +178,9 @@ def resolve_report(session: Session, document: dict, *, show: bool, check: bool)
         rows.append(line)
     columns = ["resource", "kind/driver", "profile", "connector", "resolved"] + (["check"] if check else [])
     table(session, f"flow {document['flow_id']} (profile: {document['profile'] or 'none'})", columns, rows)
+    if show and document["vars"]:
+        values = [[var["name"], json.dumps(var["value"], default=str, ensure_ascii=False), var["source"]] for var in document["vars"]]
+        table(session, "variables", ["variable", "value", "source"], values)
     for row in document["resources"]:
         if row["error"]:
             session.err(f"error: {row['error']}")

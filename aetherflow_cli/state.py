@@ -1,6 +1,6 @@
-"""What the ``runs`` and ``locks`` commands do: open the state store they are pointed
-at, turn its rows into documents (JSON as printed by ``--json``), and hand them to
-:mod:`aetherflow_cli.render`."""
+"""What the ``runs``, ``locks`` and ``store`` commands do: open the state store they are
+pointed at, turn its rows into documents (JSON as printed by ``--json``), and hand them
+to :mod:`aetherflow_cli.render`."""
 
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def run_document(row: RunRow) -> dict[str, Any]:
         "flow_path": row.flow_path,
         "flow_sha256": row.flow_sha256,
         "fingerprint": row.fingerprint,
+        "vars": row.vars,
         "process_alive": alive,
     }
 
@@ -199,4 +200,82 @@ def locks_release_command(session: Session, options: StateOptions, key: str, for
         render.dump_json(session, {"key": key, "released": released, "owner": lock["owner"]})
     else:
         session.out(f"released lock {key!r} (was held by {lock['owner']})" if released else f"lock {key!r} was already gone")
+    return 0
+
+
+# -- persisted values -----------------------------------------------------------------------
+
+
+def _persisted_document(row) -> dict[str, Any]:
+    return {"name": row.name, "value": row.value, "updated_at": iso_utc(row.updated_at), "run_id": row.run_id}
+
+
+@contextmanager
+def _flow_store(session: Session, options: StateOptions, *, create: bool) -> Iterator[OpenedState]:
+    """The flow's state; ``create`` opens (and creates) a SQLite file that does not exist yet."""
+    with open_state(session, options) as state:
+        if state.store is None and create:
+            state.store = state.location.open()
+            try:
+                yield state
+            finally:
+                state.store.close()
+            return
+        yield state
+
+
+def store_list_command(session: Session, options: StateOptions, json_output: bool) -> int:
+    with _flow_store(session, options, create=False) as state:
+        rows = state.store.persisted(state.flow_id) if state.store is not None else []
+        values = [_persisted_document(row) for row in rows]
+    if json_output:
+        render.dump_json(session, {"flow_id": state.flow_id, "values": values})
+    else:
+        render.store_table(session, values, flow_id=state.flow_id, where=state.location.describe())
+    return 0
+
+
+def store_set_command(session: Session, options: StateOptions, name: str, text: str, json_output: bool) -> int:
+    import json
+    import re
+    import time
+
+    from aetherflow_core.errors import PersistError
+    from aetherflow_core.runner.persist import check_not_secret
+    from aetherflow_core.state.rows import PersistedRow
+    from aetherflow_core.variables import VAR_NAME_PATTERN
+
+    if not re.match(VAR_NAME_PATTERN, name):
+        raise UserError(f"invalid name {name!r}", hint="names start with a letter or '_' and use letters, digits and '_'")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    try:
+        check_not_secret(name, value, session.scrubber)
+    except PersistError as exc:
+        raise UserError(exc.message, hint=exc.hint) from None
+    with _flow_store(session, options, create=True) as state:
+        row = PersistedRow.of(state.flow_id, name, value, updated_at=time.time())
+        state.store.set_persisted(row)
+    if json_output:
+        render.dump_json(session, _persisted_document(row))
+    else:
+        session.out(f"set {name} = {json.dumps(value, ensure_ascii=False)} for flow {state.flow_id}")
+    return 0
+
+
+def store_delete_command(session: Session, options: StateOptions, name: str, json_output: bool) -> int:
+    with _flow_store(session, options, create=False) as state:
+        deleted = state.store.delete_persisted(state.flow_id, name) if state.store is not None else False
+        if not deleted:
+            names = [row.name for row in state.store.persisted(state.flow_id)] if state.store is not None else []
+            raise UserError(
+                f"no value {name!r} persisted for flow {state.flow_id!r} in {state.location.describe()}",
+                hint=f"persisted names: {', '.join(names)}" if names else "the flow has no persisted values",
+            )
+    if json_output:
+        render.dump_json(session, {"flow_id": state.flow_id, "name": name, "deleted": True})
+    else:
+        session.out(f"deleted {name} for flow {state.flow_id}")
     return 0

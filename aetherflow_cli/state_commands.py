@@ -1,4 +1,5 @@
-"""``aetherflow runs ...`` and ``aetherflow locks ...``: read the state store, release locks.
+"""``aetherflow runs ...``, ``aetherflow locks ...`` and ``aetherflow store ...``: read
+the state store, release locks, inspect and repair persisted values.
 
 The commands parse their options and call :mod:`aetherflow_cli.state`, imported when a
 command runs. Which state is read: ``--state PATH`` (a SQLite file), else the state
@@ -14,10 +15,14 @@ from typing import Annotated
 import typer
 
 from .errors import guard
-from .options import EnvFileOpt, FlowOpt, JsonOpt, StateOpt, StateOptions, VerboseOpt
+from .options import EnvFileOpt, FlowArg, FlowOpt, JsonOpt, StateOpt, StateOptions, VerboseOpt
 
 runs_app = typer.Typer(help="Inspect runs recorded in the state store.", no_args_is_help=True, rich_markup_mode=None)
 locks_app = typer.Typer(help="Inspect and release locks held in the state store.", no_args_is_help=True, rich_markup_mode=None)
+store_app = typer.Typer(
+    help="Inspect and repair the values a flow persists between runs (steps' `persist:`).", no_args_is_help=True, rich_markup_mode=None
+)
+NameArg = Annotated[str, typer.Argument(help="The persisted value's name (read as store.<name>).", metavar="NAME")]
 
 
 @runs_app.command("list")
@@ -85,4 +90,41 @@ def locks_release(
 
     with guard(verbose) as session:
         code = locks_release_command(session, StateOptions(flow, state, tuple(env_file or ())), key, force, json_output)
+    raise typer.Exit(code)
+
+
+@store_app.command("list")
+def store_list(flow: FlowArg, env_file: EnvFileOpt = None, json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """List the values a flow persisted, with the run that wrote each."""
+    from .state import store_list_command
+
+    with guard(verbose) as session:
+        code = store_list_command(session, StateOptions(flow, None, tuple(env_file or ())), json_output)
+    raise typer.Exit(code)
+
+
+@store_app.command("set")
+def store_set(
+    flow: FlowArg,
+    name: NameArg,
+    value: Annotated[str, typer.Argument(help="The value: JSON when it parses as JSON (5, true, [1, 2], \"text\"), else text.", metavar="VALUE")],
+    env_file: EnvFileOpt = None,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Set a persisted value by hand (the next run reads it as store.NAME)."""
+    from .state import store_set_command
+
+    with guard(verbose) as session:
+        code = store_set_command(session, StateOptions(flow, None, tuple(env_file or ())), name, value, json_output)
+    raise typer.Exit(code)
+
+
+@store_app.command("delete")
+def store_delete(flow: FlowArg, name: NameArg, env_file: EnvFileOpt = None, json_output: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Delete a persisted value (the next run reads store.NAME as undefined)."""
+    from .state import store_delete_command
+
+    with guard(verbose) as session:
+        code = store_delete_command(session, StateOptions(flow, None, tuple(env_file or ())), name, json_output)
     raise typer.Exit(code)

@@ -122,6 +122,18 @@ class SecretsError(ResolutionError):
     """The secrets provider failed to load or to decode a value."""
 
 
+class VariableError(UserError):
+    """A run variable is undeclared, of the wrong type, missing, or differs on resume."""
+
+
+class SelectionError(UserError):
+    """--job / --only / --exclude name an unknown job, or leave a job without the outputs it needs."""
+
+
+class PersistError(UserError):
+    """A value a step asks to persist cannot be stored (it holds a secret)."""
+
+
 class PluginError(UserError):
     """A plugin failed to import or registered something invalid."""
 

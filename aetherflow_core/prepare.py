@@ -1,18 +1,21 @@
 """The resolution pipeline up to connectors, shared by ``run`` and ``resolve``.
 
-load spec -> env snapshot -> settings -> plugins -> secrets provider -> profiles ->
-resources (templates, decode, schema, redaction) -> fingerprint. Everything that can
-be wrong with the input fails here, before any job starts.
+load spec -> env snapshot -> settings -> plugins -> secrets provider -> run variables ->
+profiles -> resources (templates, decode, schema, redaction) -> fingerprint. Everything
+that can be wrong with the input fails here, before any job starts. An unknown run
+profile and a resource that does not resolve are kept on the :class:`PreparedFlow`
+rather than raised: ``resolve`` reports them, and a run raises them inside its own
+lifecycle, where the flow's handlers still get to run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .env import EnvSnapshot
-from .errors import AetherflowError
+from .errors import AetherflowError, ProfileError
 from .plugins import load_plugins
 from .profiles import Profiles, load_profiles
 from .redaction import Scrubber, is_secret_key
@@ -20,6 +23,7 @@ from .resolve import ResolvedResource, ResourceResolver, fingerprint
 from .secrets import SecretsProvider, load_provider
 from .settings import Settings
 from .spec import FlowDocument, load_flow
+from .variables import RunVariables, VarInput, bind_variables
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Invocation:
     base_env: Mapping[str, str] | None = None  # default: os.environ (copied)
     log_format: str | None = None
     log_level: str | None = None
+    #: values given for the flow's variables, in increasing precedence (files, then --var)
+    variables: Sequence[VarInput] = ()
 
 
 @dataclass
@@ -52,6 +58,10 @@ class PreparedFlow:
     profiles: Profiles
     resources: list[ResolvedResource]
     fingerprint: str
+    variables: RunVariables = field(default_factory=RunVariables)
+    #: the run's --profile / AETHERFLOW_PROFILE names no profile (every resource failed with it)
+    profile_error: ProfileError | None = None
+    resource_names: list[str] | None = None
 
     @property
     def env(self) -> EnvSnapshot:
@@ -67,6 +77,32 @@ class PreparedFlow:
 
     def failed(self) -> list[ResolvedResource]:
         return [r for r in self.resources if r.error is not None]
+
+    def resolver(self, *, run_profile: str | None = None, variables: RunVariables | None = None) -> ResourceResolver:
+        return ResourceResolver(
+            self.document,
+            self.env,
+            self.profiles,
+            run_profile=run_profile,
+            provider=self.environment.provider,
+            scrubber=self.scrubber,
+            variables=(variables or self.variables).values,
+        )
+
+    def with_variables(self, variables: RunVariables) -> PreparedFlow:
+        """The same flow resolved with other variable values (a resumed run's stored ones)."""
+        if variables.values == self.variables.values:
+            return self
+        self.scrubber.add(*variables.secret_values())
+        resources = self.resolver(run_profile=self.settings.profile, variables=variables).resolve_all(self.resource_names)
+        return replace(self, resources=resources, fingerprint=fingerprint(self.document.spec.flow.id, resources), variables=variables)
+
+    def handler_resources(self) -> list[ResolvedResource]:
+        """The resources handlers use: as resolved, or, when the run's profile is unknown,
+        resolved without it (a handler reporting that failure must still reach its mail server)."""
+        if self.profile_error is None:
+            return self.resources
+        return self.resolver(run_profile=None).resolve_all(self.resource_names)
 
 
 def prepare_environment(invocation: Invocation, scrubber: Scrubber | None = None, *, plugins: bool = True) -> Environment:
@@ -109,8 +145,14 @@ def prepare_flow(
         profiles_json=settings.profiles_json,
         env_profiles_file=settings.profiles_file,
     )
+    variables = bind_variables(document.spec.vars, invocation.variables, flow_locate=document.locate)
+    environment.scrubber.add(*variables.secret_values())
+    profile_error = None
     if settings.profile:
-        profiles.get(settings.profile, wanted_by="--profile / AETHERFLOW_PROFILE")
+        try:
+            profiles.get(settings.profile, wanted_by="--profile / AETHERFLOW_PROFILE")
+        except ProfileError as exc:
+            profile_error = exc
     resolver = ResourceResolver(
         document,
         environment.env,
@@ -118,12 +160,24 @@ def prepare_flow(
         run_profile=settings.profile,
         provider=environment.provider,
         scrubber=environment.scrubber,
+        variables=variables.values,
     )
     resources = resolver.resolve_all(resource_names)
-    return PreparedFlow(environment, document, profiles, resources, fingerprint(document.spec.flow.id, resources))
+    return PreparedFlow(
+        environment,
+        document,
+        profiles,
+        resources,
+        fingerprint(document.spec.flow.id, resources),
+        variables,
+        profile_error,
+        resource_names,
+    )
 
 
 def raise_first_error(prepared: PreparedFlow) -> None:
+    if prepared.profile_error is not None:
+        raise prepared.profile_error
     for resource in prepared.resources:
         if resource.error is not None:
             error: AetherflowError = resource.error

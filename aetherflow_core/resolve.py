@@ -2,7 +2,8 @@
 
 ``resolve_resource`` follows the pipeline in order and records, for every leaf of
 ``config`` and ``options``, where its value came from (``flow``, ``profile:<name>``,
-``profile:<name>.resources.<resource>``, ``env:<VAR>``, ``decoded``, ``default``).
+``profile:<name>.resources.<resource>``, ``env:<VAR>``, ``vars.<name>`` for a run
+variable, ``decoded``, ``default``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .profiles import Profiles, merge_into
 from .redaction import Scrubber, is_secret_key, redact_mapping, secret_leaves, url_passwords_in
 from .secrets import SecretsProvider
 from .spec import FlowDocument
-from .templating import ENGINE, EnvView
+from .templating import ENGINE, EnvView, VarsView
 
 SECTIONS = ("config", "options")
 
@@ -90,7 +91,9 @@ class ResourceResolver:
         run_profile: str | None,
         provider: SecretsProvider | None,
         scrubber: Scrubber,
+        variables: Mapping[str, Any] | None = None,
     ):
+        self.variables = dict(variables or {})
         self.document = document
         self.env = env
         self.profiles = profiles
@@ -197,12 +200,14 @@ class ResourceResolver:
                 return [walk(v, path) for v in value]
             if not ENGINE.is_template(value):
                 return value
-            view = EnvView(self.env)
-            rendered = ENGINE.render(value, {"env": view}, self._locate(origins.get(path), path, resolved.name))
+            view, variables = EnvView(self.env), VarsView(self.variables)
+            rendered = ENGINE.render(value, {"env": view, "vars": variables}, self._locate(origins.get(path), path, resolved.name))
             if view.accessed:
                 var = view.accessed[0]
                 sources[path] = f"env:{var}"
                 resolved.env_origins[var] = self.env.origin(var)
+            elif variables.accessed:
+                sources[path] = f"vars.{variables.accessed[0]}"
             return rendered
 
         return walk(data, section)

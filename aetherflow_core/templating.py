@@ -30,12 +30,16 @@ from .limits import (
     MAX_TEMPLATE_WIDTH,
 )
 
-#: The names a template can read, by where it is written (SPEC 4.4): resources and flow
-#: metadata, a job's ``when``, step inputs, step outputs.
-RESOURCE_ROOTS = frozenset({"env"})
-WHEN_ROOTS = frozenset({"env", "jobs", "run_id", "flow_id"})
-STEP_ROOTS = frozenset({"env", "steps", "job", "jobs", "run_id", "flow_id", "workspace"})
+#: The names a template can read, by where it is written (SPEC 4.4): the state location
+#: (read before a resumed run's variables are known), resources and other flow metadata,
+#: a job's ``when``, step inputs, step outputs (and ``persist``), handler steps.
+STATE_ROOTS = frozenset({"env"})
+RESOURCE_ROOTS = frozenset({"env", "vars"})
+WHEN_ROOTS = frozenset({"env", "vars", "store", "jobs", "run_id", "flow_id"})
+STEP_ROOTS = frozenset({"env", "vars", "store", "steps", "job", "jobs", "run_id", "flow_id", "workspace"})
 OUTPUT_ROOTS = STEP_ROOTS | {"result"}
+HANDLER_ROOTS = STEP_ROOTS | {"run"}
+HANDLER_OUTPUT_ROOTS = HANDLER_ROOTS | {"result"}
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _MISSING_NAME = re.compile(r"'([^']+)' is undefined")
@@ -79,6 +83,15 @@ class EnvView(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._env)
+
+
+class VarsView(EnvView):
+    """The ``vars`` root: the run's variables, recording which ones a template read."""
+
+    name = "vars"
+
+    def __init__(self, values: Mapping[str, Any]):
+        super().__init__(named("vars", values))
 
 
 def named(name: str, data: Any) -> Any:
@@ -491,6 +504,24 @@ class TemplateEngine:
         except TemplateSyntaxError as exc:
             return exc.message or str(exc)
         return None
+
+    def names_read(self, text: str, root: str) -> list[str]:
+        """The names a template reads under ``root`` (``vars.day``, ``vars['day']``), in
+        order; an unparsable template reads none (its syntax error is reported apart)."""
+        from jinja2 import TemplateSyntaxError, nodes
+
+        try:
+            tree = self.environment.parse(text)
+        except TemplateSyntaxError:
+            return []
+        found: dict[str, None] = {}
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            if isinstance(node.node, nodes.Name) and node.node.name == root:
+                if isinstance(node, nodes.Getattr):
+                    found[node.attr] = None
+                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                    found[node.arg.value] = None
+        return list(found)
 
     def _compile(self, text: str):
         match = _SINGLE_EXPRESSION.match(text)

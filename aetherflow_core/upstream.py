@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .templating import OUTPUT_ROOTS, WHEN_ROOTS
+from .templating import HANDLER_OUTPUT_ROOTS, OUTPUT_ROOTS, WHEN_ROOTS
 
 PLANNED = "added by issue 16"
 
@@ -24,7 +24,7 @@ PLANNED = "added by issue 16"
 _TOKEN = re.compile(r"\{\{\s*(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*(?::(?P<default>[^}]*))?\}\}")
 # There `steps.<id>.<key>` read an output; here outputs sit under `steps.<id>.outputs`.
 _SHORT_STEP_REF = re.compile(r"\bsteps\.(?P<step>[A-Za-z0-9_]+)\.(?!outputs\b|status\b)(?P<key>[A-Za-z_]\w*)")
-ALL_ROOTS = OUTPUT_ROOTS | WHEN_ROOTS
+ALL_ROOTS = OUTPUT_ROOTS | WHEN_ROOTS | HANDLER_OUTPUT_ROOTS
 _LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})
 
 

@@ -13,7 +13,7 @@ from ..spec.models import JobSpec, StepSpec
 from ..status import STEP_RESULT_STATUSES, Status
 from ..steps.base import StepResult
 from ..steps.registry import get_step
-from ..templating import ENGINE, EnvView, NamedMapping, named
+from ..templating import ENGINE, NamedMapping, named
 from .records import JobRecord, StepRecord, ms
 from .session import RunSession
 
@@ -37,11 +37,14 @@ class JobRun:
     What the whole run shares is on :attr:`session`; so jobs can run side by side.
     """
 
-    def __init__(self, session: RunSession, job: JobSpec, position: int):
+    def __init__(self, session: RunSession, job: JobSpec, position: int, *, steps_path: tuple | None = None):
         self.session = session
         self.job = job
         self.position = position  # in the plan
-        self.index = next(i for i, j in enumerate(session.spec.jobs) if j.id == job.id)  # in the flow file
+        if steps_path is None:
+            index = next(i for i, j in enumerate(session.spec.jobs) if j.id == job.id)  # in the flow file
+            steps_path = ("jobs", index, "steps")
+        self.steps_path = steps_path  # where the job's steps are written, for messages
         self.log = session.log.bind(job_id=job.id)
         self.record = JobRecord(job.id, Status.RUNNING)
         self.workspace = session.workspace(job.id)
@@ -54,12 +57,10 @@ class JobRun:
     def _context(self) -> dict[str, Any]:
         """The template roots of a step input (``result`` is added for its outputs)."""
         return {
-            "env": EnvView(self.session.env),
+            **self.session.template_roots(),
             "steps": self.steps_view,
             "job": self.job_view,
             "jobs": self.jobs_view,
-            "run_id": self.session.run_id,
-            "flow_id": self.session.flow_id,
             "workspace": str(self.workspace),
         }
 
@@ -70,6 +71,9 @@ class JobRun:
 
     def _save(self, *, error: str | None = None) -> None:
         self.session.store.record_job(self.record.row(self.session.run_id, self.position, error=error))
+
+    def _save_step(self, record: StepRecord, position: int) -> None:
+        self.session.store.record_step(record.row(self.session.run_id, self.job.id, position))
 
     # -- the job --------------------------------------------------------------------------
 
@@ -92,7 +96,7 @@ class JobRun:
             if halted_by is not None:
                 record.steps.append(StepRecord(step.id, step.type, halted_by))
                 continue
-            location = ("jobs", self.index, "steps", position)
+            location = self.steps_path + (position,)
             step_record, raw_outputs = self._run_step(step, position, location)
             record.steps.append(step_record)
             self.steps_view[step.id] = named(f"steps.{step.id}", {"status": step_record.status, "outputs": raw_outputs})
@@ -102,9 +106,11 @@ class JobRun:
                 continue
             try:
                 promoted = self._promote(step, location, raw_outputs)
+                if step.persist and step_record.status == Status.SUCCESS:
+                    self.session.persisted.collect(self.job.id, step.id, self._render_with_result(step.persist, location + ("persist",), raw_outputs))
             except AetherflowError as exc:
                 step_record.status, step_record.error = Status.FAILED, self._failed(exc)
-                self.session.store.record_step(step_record.row(self.session.run_id, self.job.id, position))
+                self._save_step(step_record, position)
                 self.log.error("step.failed", extra={"step_id": step.id, "step_type": step.type, "error": step_record.error})
                 record.status, halted_by, record.reason = Status.FAILED, Status.BLOCKED, f"outputs of step {step.id!r} failed"
                 continue
@@ -131,9 +137,9 @@ class JobRun:
             if self.finished[dep].status == Status.SKIPPED:
                 return Status.SKIPPED, f"dependency {dep!r} was skipped"
         if self.job.when is not None:
-            context = {"jobs": self.jobs_view, "env": EnvView(self.session.env), "run_id": self.session.run_id, "flow_id": self.session.flow_id}
+            context = {**self.session.template_roots(), "jobs": self.jobs_view}
             try:
-                passed = ENGINE.evaluate(self.job.when, context, self.session.locate("jobs", self.index, "when"))
+                passed = ENGINE.evaluate(self.job.when, context, self.session.locate(*self.steps_path[:-1], "when"))
             except TemplateError:
                 # Outputs a failed job never produced are a consequence of that failure,
                 # not invalid input: the job is blocked, as by a failed dependency.
@@ -159,9 +165,12 @@ class JobRun:
         """The step's declared ``outputs``, rendered with ``result``: they join the job's outputs."""
         if not step.outputs:
             return {}
+        return self._render_with_result(step.outputs, location + ("outputs",), raw_outputs)
+
+    def _render_with_result(self, templates: dict[str, Any], location: tuple, raw_outputs: dict) -> dict[str, Any]:
         context = {**self._context(), "result": named("result", raw_outputs)}
         index = self.session.prepared.document.index
-        return ENGINE.render_tree(step.outputs, context, lambda path: index.locate(location + ("outputs",) + path))
+        return ENGINE.render_tree(templates, context, lambda path: index.locate(location + path))
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -178,7 +187,7 @@ class JobRun:
         record = StepRecord(step.id, step.type, Status.RUNNING, started_at=time.time())
 
         def save() -> None:
-            session.store.record_step(record.row(session.run_id, self.job.id, position))
+            self._save_step(record, position)
 
         save()
         step_log.info("step.started")

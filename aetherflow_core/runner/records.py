@@ -103,6 +103,10 @@ class RunResult:
     fingerprint: str = ""
     resumed: bool = False
     warnings: list[str] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)  # secret values masked
+    persisted: dict[str, Any] = field(default_factory=dict)  # written to the store by this run
+    handlers: list[JobRecord] = field(default_factory=list)  # on_failure / on_success / always, as run
+    error: str | None = None  # why the run failed before any job ran (scrubbed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,5 +114,9 @@ class RunResult:
             "run_id": self.run_id,
             "status": self.status,
             "duration_ms": self.duration_ms,
+            "error": self.error,
+            "vars": self.variables,
             "jobs": [j.to_dict() for j in self.jobs],
+            "persisted": self.persisted,
+            "handlers": [h.to_dict() for h in self.handlers],
         }

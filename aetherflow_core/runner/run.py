@@ -17,19 +17,21 @@ from typing import Any
 
 from ..connectors.manager import ConnectorManager
 from ..context import no_progress
-from ..errors import Interrupted, LockHeldError, UserError
+from ..errors import AetherflowError, Interrupted, LockHeldError, PersistError, SelectionError, UserError, VariableError
 from ..locks import LockManager, process_alive
 from ..logs import get_logger
 from ..prepare import PreparedFlow, raise_first_error
-from ..spec.models import ID_HINT, JobSpec, is_name
+from ..spec.models import DEFAULT_WORK_ROOT, ID_HINT, JobSpec, is_name
 from ..state import flow_state_location
 from ..state.base import StateStore
 from ..state.rows import RunRow, StepRunRow
 from ..status import DONE_OK, Status
-from ..templating import ENGINE, EnvView
+from ..templating import ENGINE, EnvView, named
+from .handlers import RunOutcome, handler_events, outcome_of, run_handlers
 from .job import JobRun
-from .plan import plan_jobs
+from .persist import PersistedValues
 from .records import JobRecord, RunResult, ms
+from .selection import JobSelection
 from .session import RunSession
 
 
@@ -76,6 +78,17 @@ def _run_status(records: list[JobRecord], interrupted: BaseException | None) -> 
 
 
 class Runner:
+    """One invocation of a flow's run, from the checks of what was asked to the handlers.
+
+    Its phases, in order: the job selection (a usage error stops here, with nothing
+    recorded); the state store, the run to resume and its stored variables (a variable
+    given again with another value is a usage error too); the resources (an unknown
+    profile or an unresolved resource fails the run before it is recorded); the run's
+    record, the flow lock and the jobs; the final status, written with the values the
+    run's steps persisted when it succeeded; then the handlers (:mod:`.handlers`), which
+    also run after a failure before any job, and the workspace clean-up.
+    """
+
     def __init__(
         self,
         prepared: PreparedFlow,
@@ -83,6 +96,8 @@ class Runner:
         run_id: str | None = None,
         resume: bool = False,
         jobs: list[str] | None = None,
+        only: list[str] | None = None,
+        exclude: list[str] | None = None,
         progress_factory: Callable = no_progress,
         store: StateStore | None = None,
     ):
@@ -92,13 +107,17 @@ class Runner:
         self.spec = prepared.document.spec
         self.requested_run_id = run_id
         self.resume_latest = resume
-        self.selected_jobs = jobs
+        self.selection = JobSelection(tuple(jobs or ()), tuple(only or ()), tuple(exclude or ()))
         self.progress_factory = progress_factory
         self.cancel = threading.Event()
         self._store = store
+        #: the run's id: the one asked for or resumed once known, else a new one
+        self.run_id = run_id or new_run_id()
+        self._recorded = False  # the run is in the state store (and must end with a status there)
 
     def _render_meta(self, value: Any, *path: str | int) -> Any:
-        return ENGINE.render(value, {"env": EnvView(self.prepared.env)}, self.prepared.document.locate(*path))
+        context = {"env": EnvView(self.prepared.env), "vars": named("vars", self.prepared.variables.values)}
+        return ENGINE.render(value, context, self.prepared.document.locate(*path))
 
     def _open_store(self) -> StateStore:
         if self._store is not None:
@@ -112,71 +131,73 @@ class Runner:
     # -- run ------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        raise_first_error(self.prepared)
-        plan = plan_jobs(self.spec.jobs, self.selected_jobs)
-        work_root = self._work_root()
-        store = self._open_store()
-        flow_id = self.spec.flow.id
+        started = time.time()
+        plan = self.selection.plan(self.spec.jobs)
         warnings: list[str] = []
+        store: StateStore | None = None
         try:
-            run_id, previous = self._start_run(store, flow_id, warnings)
-            log = get_logger(flow_id=flow_id, run_id=run_id)
-            for warning in warnings:
-                log.warning("run.warning", extra={"detail": warning})
-            session = RunSession(
-                prepared=self.prepared,
-                run_id=run_id,
-                store=store,
-                previous=previous,
-                work_root=work_root,
-                connectors=ConnectorManager(
-                    {r.name: r for r in self.prepared.resources},
-                    scope=self.prepared.settings.connector_cache,
-                    disabled=self.prepared.settings.connector_cache_disabled,
-                ),
-                locks=LockManager(store, run_id, log),
-                log=log,
-                cancel=self.cancel,
-                progress_factory=self.progress_factory,
-            )
-            started = time.time()
-            log.info("run.started", extra={"resumed": bool(previous), "fingerprint": self.prepared.fingerprint})
-            records: list[JobRecord] = []
-            interrupted: Interrupted | None = None
-            with _signals_raise_interrupted(self.cancel) as disarm:
-                try:
-                    with self._flow_lock(session) as acquired:
-                        if acquired:
-                            self._run_jobs(session, plan, records)
-                        else:
-                            records = [JobRecord(job.id, Status.SKIPPED, reason="flow lock held") for job in plan]
-                except (KeyboardInterrupt, Interrupted) as exc:
-                    interrupted = exc if isinstance(exc, Interrupted) else Interrupted("interrupted by SIGINT")
-                    self.cancel.set()
-                except LockHeldError:
-                    # Refused before any job ran: the run is over, not left RUNNING for --resume.
-                    store.finish_run(run_id, Status.FAILED, time.time(), ms(time.time() - started))
-                    log.error("run.finished", extra={"status": Status.FAILED, "reason": "flow lock held"})
-                    raise
-                finally:
-                    disarm()
-                    session.locks.release_all()
-                    session.connectors.close()
-            status = _run_status(records, interrupted)
-            duration_ms = ms(time.time() - started)
-            store.finish_run(run_id, status, time.time(), duration_ms)
-            if interrupted is None:
-                self._cleanup(session, [r.id for r in records], status)
-            log.info("run.finished", extra={"status": status, "duration_ms": duration_ms})
-            exit_code = 0 if status in DONE_OK else (2 if any(r.user_error for r in records) else 1)
-            result = RunResult(flow_id, run_id, status, duration_ms, records, exit_code, self.prepared.fingerprint, bool(previous), warnings)
-            if interrupted is not None:
-                interrupted.result = result
-                raise interrupted
-            return result
+            try:
+                store = self._open_store()
+                return self._run(store, plan, started, warnings)
+            except (Interrupted, VariableError, SelectionError):
+                raise
+            except AetherflowError as exc:
+                exc.result = self._failed_before_jobs(exc, store, started, warnings)
+                raise
         finally:
-            if self._store is None:
+            if store is not None and self._store is None:
                 store.close()
+
+    def _run(self, store: StateStore, plan: list[JobSpec], started: float, warnings: list[str]) -> RunResult:
+        flow_id = self.spec.flow.id
+        existing = self._find_run(store, flow_id, warnings)
+        if existing is not None:
+            self._resume_variables(existing, warnings)
+        self.prepared.variables.require()
+        upstream = self._upstream_records(store, plan)
+        raise_first_error(self.prepared)
+        work_root = self._work_root()
+        previous = self._record_run(store, flow_id, existing)
+        run_id = self.run_id
+        log = get_logger(flow_id=flow_id, run_id=run_id)
+        for warning in warnings:
+            log.warning("run.warning", extra={"detail": warning})
+        session = self._session(store, work_root, log, previous=previous, connectors=self.prepared.resources)
+        for record in upstream:
+            log.info("job.upstream", extra={"job_id": record.id, "detail": record.reason})
+            session.publish(record)
+        log.info("run.started", extra={"resumed": bool(previous), "fingerprint": self.prepared.fingerprint})
+        records: list[JobRecord] = []
+        interrupted: Interrupted | None = None
+        with _signals_raise_interrupted(self.cancel) as disarm:
+            try:
+                with self._flow_lock(session) as acquired:
+                    if acquired:
+                        self._run_jobs(session, plan, records)
+                    else:
+                        records = [JobRecord(job.id, Status.SKIPPED, reason="flow lock held") for job in plan]
+            except (KeyboardInterrupt, Interrupted) as exc:
+                interrupted = exc if isinstance(exc, Interrupted) else Interrupted("interrupted by SIGINT")
+                self.cancel.set()
+            finally:
+                disarm()
+                session.locks.release_all()
+                session.connectors.close()
+        status = _run_status(records, interrupted)
+        duration_ms = ms(time.time() - started)
+        persisted, status = self._finish(session, status, duration_ms)
+        log.info("run.finished", extra={"status": status, "duration_ms": duration_ms})
+        exit_code = 0 if status in DONE_OK else (2 if any(r.user_error for r in records) else 1)
+        result = RunResult(
+            flow_id, run_id, status, duration_ms, records, exit_code, self.prepared.fingerprint, bool(previous), warnings,
+            variables=self.prepared.variables.redacted(), persisted=persisted,
+        )
+        if interrupted is not None:
+            interrupted.result = result
+            raise interrupted
+        result.handlers = self._handlers(session, outcome_of(run_id, status, records, duration_ms, self.prepared.scrubber))
+        self._cleanup(session, [r.id for r in records], status)
+        return result
 
     def _run_jobs(self, session: RunSession, plan: list[JobSpec], records: list[JobRecord]) -> None:
         """The plan's jobs one after another; ``records`` grows as each one finishes."""
@@ -185,39 +206,99 @@ class Runner:
             session.publish(record)
             records.append(record)
 
-    def _start_run(self, store: StateStore, flow_id: str, warnings: list[str]) -> tuple[str, dict[tuple[str, str], StepRunRow]]:
-        """Record a new run, or reopen the one to resume; its finished steps by (job, step)."""
-        document = self.prepared.document
+    def _session(self, store: StateStore | None, work_root: Path, log, *, previous: dict, connectors: list) -> RunSession:
+        settings = self.prepared.settings
+        return RunSession(
+            prepared=self.prepared,
+            run_id=self.run_id,
+            store=store,
+            previous=previous,
+            work_root=work_root,
+            connectors=ConnectorManager({r.name: r for r in connectors}, scope=settings.connector_cache, disabled=settings.connector_cache_disabled),
+            locks=LockManager(store, self.run_id, log),
+            log=log,
+            cancel=self.cancel,
+            progress_factory=self.progress_factory,
+            variables=self.prepared.variables,
+            store_values={row.name: row.value for row in store.persisted(self.spec.flow.id)} if store is not None else {},
+            persisted=PersistedValues(self.prepared.scrubber),
+        )
+
+    def _finish(self, session: RunSession, status: Status, duration_ms: int) -> tuple[dict[str, Any], Status]:
+        """Record the final status, with the persisted values when the run succeeded."""
+        now = time.time()
+        rows = []
+        if status in DONE_OK:
+            try:
+                rows = session.persisted.rows(self.spec.flow.id, self.run_id, now)
+            except PersistError as exc:
+                session.log.error("run.persist_refused", extra={"error": self.prepared.scrubber.scrub(exc.describe())})
+                status = Status.FAILED
+        session.store.finish_run(self.run_id, status, now, duration_ms, persist=rows)
+        self._recorded = False
+        if rows:
+            session.log.info("run.persisted", extra={"names": [row.name for row in rows]})
+        return {row.name: row.value for row in rows}, status
+
+    def _handlers(self, session: RunSession, outcome: RunOutcome) -> list[JobRecord]:
+        if not handler_events(self.spec, outcome.status):
+            return []
+        # The jobs' connectors are closed; handlers get their own, closed when they end.
+        session.connectors = ConnectorManager(
+            {r.name: r for r in self.prepared.handler_resources()},
+            scope=self.prepared.settings.connector_cache,
+            disabled=self.prepared.settings.connector_cache_disabled,
+        )
+        try:
+            return run_handlers(session, outcome)
+        finally:
+            session.locks.release_all()
+            session.connectors.close()
+
+    def _failed_before_jobs(self, exc: AetherflowError, store: StateStore | None, started: float, warnings: list[str]) -> RunResult:
+        """The run failed before any job ran: record that if it was recorded, run the
+        handlers, and return the result the error carries (``exc.result``)."""
+        scrubber = self.prepared.scrubber
+        flow_id, duration_ms = self.spec.flow.id, ms(time.time() - started)
+        error = scrubber.scrub(exc.describe())
+        log = get_logger(flow_id=flow_id, run_id=self.run_id)
+        if self._recorded and store is not None:
+            store.finish_run(self.run_id, Status.FAILED, time.time(), duration_ms)
+            self._recorded = False
+        log.error("run.finished", extra={"status": Status.FAILED, "reason": error})
+        result = RunResult(
+            flow_id, self.run_id, Status.FAILED, duration_ms, [], exc.exit_code, self.prepared.fingerprint, False, warnings,
+            variables=self.prepared.variables.redacted(), error=error,
+        )
+        if handler_events(self.spec, Status.FAILED):
+            try:
+                work_root = self._work_root()
+            except AetherflowError:
+                work_root = Path(str(ENGINE.render(DEFAULT_WORK_ROOT, {"env": EnvView(self.prepared.env)}))).expanduser()
+            session = self._session(store, work_root, log, previous={}, connectors=[])
+            outcome = RunOutcome(Status.FAILED, self.run_id, [], [error], duration_ms)
+            result.handlers = self._handlers(session, outcome)
+        return result
+
+    # -- the run's record -----------------------------------------------------------------
+
+    def _find_run(self, store: StateStore, flow_id: str, warnings: list[str]) -> RunRow | None:
+        """The run to resume (``--run-id`` of an existing run, or ``--resume``), else None."""
         run_id = self.requested_run_id
         if run_id is None and self.resume_latest:
             run_id = store.latest_unfinished_run(flow_id)
             if run_id is None:
                 warnings.append(f"no unfinished run of flow {flow_id!r} to resume; starting a new run")
         existing = store.get_run(run_id) if run_id else None
-        fingerprint, host, pid = self.prepared.fingerprint, socket.gethostname(), os.getpid()
         if existing is None:
-            run_id = run_id or new_run_id()
-            store.create_run(
-                RunRow(
-                    run_id=run_id,
-                    flow_id=flow_id,
-                    status=Status.RUNNING,
-                    started_at=time.time(),
-                    profile=self.prepared.settings.profile,
-                    flow_path=str(Path(document.path).resolve()) if document.path else None,
-                    flow_sha256=document.sha256,
-                    fingerprint=fingerprint,
-                    host=host,
-                    pid=pid,
-                )
-            )
-            return run_id, {}
+            return None
+        self.run_id = run_id
         if existing.flow_id != flow_id:
             raise UserError(
                 f"run {run_id!r} belongs to flow {existing.flow_id!r}, not {flow_id!r}",
                 hint="pick a new --run-id, or run the flow that owns it",
             )
-        if existing.status == Status.RUNNING and existing.host and existing.pid and int(existing.pid) != pid:
+        if existing.status == Status.RUNNING and existing.host and existing.pid and int(existing.pid) != os.getpid():
             alive = process_alive(existing.host, int(existing.pid))
             if alive:
                 raise UserError(
@@ -229,11 +310,61 @@ class Runner:
                     f"run {run_id} is marked RUNNING by {existing.host} (pid {existing.pid}), which this host "
                     "cannot check; resuming it anyway"
                 )
-        if existing.flow_sha256 and existing.flow_sha256 != document.sha256:
+        if existing.flow_sha256 and existing.flow_sha256 != self.prepared.document.sha256:
             warnings.append(f"the flow file changed since run {run_id} started; finished steps are still reused")
-        store.reopen_run(run_id, fingerprint=fingerprint, host=host, pid=pid)
-        previous = {(row.job_id, row.step_id): row for row in store.step_runs(run_id) if row.status in DONE_OK}
-        return run_id, previous
+        return existing
+
+    def _variables_salt(self) -> str:
+        return f"aetherflow:{self.spec.flow.id}:{self.run_id}:vars"
+
+    def _resume_variables(self, existing: RunRow, warnings: list[str]) -> None:
+        """A resumed run takes back its stored variables (resources resolve with them)."""
+        variables, notes = self.prepared.variables.resumed(existing.vars or {}, salt=self._variables_salt(), run_id=existing.run_id)
+        warnings.extend(notes)
+        self.prepared = self.prepared.with_variables(variables)
+
+    def _upstream_records(self, store: StateStore, plan: list[JobSpec]) -> list[JobRecord]:
+        """Unselected jobs the selected ones depend on, as their newest successful run left them."""
+        upstream = self.selection.upstream(self.spec.jobs, plan)
+        if not upstream:
+            return []
+        found = store.latest_successful_jobs(self.spec.flow.id, upstream)
+        missing = [job_id for job_id in upstream if job_id not in found]
+        if missing:
+            raise self.selection.missing_upstream_error(missing, self.spec.flow.id)
+        return [
+            JobRecord(job_id, Status.SUCCESS, outputs=found[job_id].outputs, reason=f"outputs from run {found[job_id].run_id}")
+            for job_id in upstream
+        ]
+
+    def _record_run(self, store: StateStore, flow_id: str, existing: RunRow | None) -> dict[tuple[str, str], StepRunRow]:
+        """Record a new run, or reopen the one to resume; its finished steps by (job, step)."""
+        document = self.prepared.document
+        fingerprint, host, pid = self.prepared.fingerprint, socket.gethostname(), os.getpid()
+        variables = self.prepared.variables.stored(salt=self._variables_salt())
+        if existing is None:
+            store.create_run(
+                RunRow(
+                    run_id=self.run_id,
+                    flow_id=flow_id,
+                    status=Status.RUNNING,
+                    started_at=time.time(),
+                    profile=self.prepared.settings.profile,
+                    flow_path=str(Path(document.path).resolve()) if document.path else None,
+                    flow_sha256=document.sha256,
+                    fingerprint=fingerprint,
+                    host=host,
+                    pid=pid,
+                    vars=variables,
+                )
+            )
+            self._recorded = True
+            return {}
+        store.reopen_run(self.run_id, fingerprint=fingerprint, host=host, pid=pid)
+        self._recorded = True
+        if variables != (existing.vars or {}):
+            store.set_run_vars(self.run_id, variables)
+        return {(row.job_id, row.step_id): row for row in store.step_runs(self.run_id) if row.status in DONE_OK}
 
     @contextmanager
     def _flow_lock(self, session: RunSession) -> Iterator[bool]:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..connectors.manager import ConnectorManager
 from ..env import EnvSnapshot
@@ -17,7 +18,9 @@ from ..redaction import Scrubber
 from ..spec.models import FlowSpec
 from ..state.base import StateStore
 from ..state.rows import StepRunRow
-from ..templating import NamedMapping, named
+from ..templating import EnvView, NamedMapping, named
+from ..variables import RunVariables
+from .persist import PersistedValues
 from .records import JobRecord
 
 
@@ -26,8 +29,8 @@ class RunSession:
     """What every job of one run shares, built once the run is recorded in the state.
 
     All of it may be used from several threads at once: the prepared flow, the previous
-    attempts and the paths are read-only; the store, the connector manager and the lock
-    manager guard themselves; the finished jobs are published under :attr:`_guard`, and
+    attempts, the variables, the stored values and the paths are read-only; the store,
+    the connector manager, the lock manager and the persisted values guard themselves; the finished jobs are published under :attr:`_guard`, and
     a job reads a snapshot of them taken when it starts (:meth:`finished_jobs`,
     :meth:`jobs_view`). Whatever belongs to one job lives on its
     :class:`~aetherflow_core.runner.job.JobRun`.
@@ -45,6 +48,12 @@ class RunSession:
     #: set on SIGINT/SIGTERM: steps, lock waits and retry delays stop early
     cancel: threading.Event
     progress_factory: Callable
+    #: the run's variables (the ``vars`` root)
+    variables: RunVariables = field(default_factory=RunVariables)
+    #: the values earlier runs persisted, as they were when this invocation started (the ``store`` root)
+    store_values: Mapping[str, Any] = field(default_factory=dict)
+    #: what this run's steps ask to persist, written when the run succeeds
+    persisted: PersistedValues = field(default_factory=PersistedValues)
     _finished: dict[str, JobRecord] = field(default_factory=dict)
     _views: dict[str, NamedMapping] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -64,6 +73,16 @@ class RunSession:
     @property
     def scrubber(self) -> Scrubber:
         return self.prepared.scrubber
+
+    def template_roots(self) -> dict[str, Any]:
+        """The roots every template of a job sees, whatever it is (``when``, inputs, outputs)."""
+        return {
+            "env": EnvView(self.env),
+            "vars": named("vars", self.variables.values),
+            "store": named("store", self.store_values),
+            "run_id": self.run_id,
+            "flow_id": self.flow_id,
+        }
 
     def locate(self, *path: str | int) -> Location:
         """Where a node of the flow file is (``"jobs", 2, "when"``), for error messages."""

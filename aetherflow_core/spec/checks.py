@@ -18,10 +18,21 @@ from ..decode import DecodeSpecError, parse_decode
 from ..errors import AetherflowError, Problem, closest
 from ..limits import MAX_DELAY_SECONDS
 from ..steps.registry import get_step, step_types
-from ..templating import ENGINE, OUTPUT_ROOTS, RESOURCE_ROOTS, STEP_ROOTS, WHEN_ROOTS
+from ..templating import (
+    ENGINE,
+    HANDLER_OUTPUT_ROOTS,
+    HANDLER_ROOTS,
+    OUTPUT_ROOTS,
+    RESOURCE_ROOTS,
+    STATE_ROOTS,
+    STEP_ROOTS,
+    WHEN_ROOTS,
+)
+from ..variables import VAR_NAME_PATTERN
 
 _STEP_REF = re.compile(r"\bsteps\.([A-Za-z0-9_-]+)")
 _JOB_REF = re.compile(r"\bjobs\.([A-Za-z0-9_-]+)")
+_NAME = re.compile(VAR_NAME_PATTERN)
 
 
 def _did_you_mean(name: str, candidates) -> str | None:
@@ -87,7 +98,7 @@ def check_document(document) -> list[Problem]:
             add(("resources", name, "decode") + exc.path, exc.message, exc.hint, key=exc.at_key)
     _check_template(add, ("flow", "workspace", "root"), spec.flow.workspace.root, RESOURCE_ROOTS)
     for key in ("path", "dsn"):
-        _check_template(add, ("flow", "state", key), getattr(spec.flow.state, key), RESOURCE_ROOTS)
+        _check_template(add, ("flow", "state", key), getattr(spec.flow.state, key), STATE_ROOTS)
     if spec.flow.lock is not None:
         _check_template(add, ("flow", "lock", "key"), spec.flow.lock.key, RESOURCE_ROOTS)
     state = spec.flow.state
@@ -95,6 +106,9 @@ def check_document(document) -> list[Problem]:
         add(("flow", "state", "backend"), "state backend postgres needs a dsn", "add `dsn: \"postgresql://user@host/db\"` under flow.state")
     if state.backend == "sqlite" and state.dsn:
         add(("flow", "state", "dsn"), "a dsn is only used by the postgres state backend", "use `path:` for sqlite, or `backend: postgres`")
+    _check_variables(add, document)
+    _check_handlers(add, spec, job_ids)
+    _check_persist(add, spec)
     return problems
 
 
@@ -122,7 +136,80 @@ def find_warnings(document) -> list[Problem]:
     return warnings
 
 
-def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict) -> None:
+def _check_variables(add, document) -> None:
+    """Declared variables are well formed, and every ``vars.<name>`` a template reads is declared."""
+    from ..connectors.schema import CoercionError, Field, coerce
+    from ..variables import var_types
+
+    declared = document.spec.vars
+    for name, var in declared.items():
+        if not _NAME.match(name):
+            add(("vars", name), f"invalid variable name {name!r}", "names start with a letter or '_' and use letters, digits and '_'", key=True)
+        if var.required and var.default is not None:
+            add(("vars", name, "default"), f"variable {name!r} is required and has a default", "drop `required: true` or the default")
+        elif var.default is not None:
+            try:
+                coerce(var.default, Field(type=var_types()[var.type]))
+            except CoercionError as exc:
+                add(("vars", name, "default"), f"default of variable {name!r} ({var.type}): {exc}")
+
+    def walk(value: Any, path: tuple) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, path + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, path + (i,))
+        elif isinstance(value, str) and "vars" in value and (ENGINE.is_template(value) or path[-1:] == ("when",)):
+            text = value if ENGINE.is_template(value) else "{{ " + value + " }}"
+            if path[:2] == ("flow", "state") and ENGINE.names_read(text, "vars"):
+                add(path, "the state location cannot read run variables", "use env here: the state is opened before a resumed run's variables are known")
+                return
+            for ref in ENGINE.names_read(text, "vars"):
+                if ref not in declared:
+                    hint = _did_you_mean(ref, declared) or (
+                        f"declared variables: {', '.join(declared)}" if declared else "declare it under `vars:` at the top of the flow file"
+                    )
+                    add(path, f"template reads undeclared variable {ref!r}", hint)
+
+    for key, value in document.raw.items():
+        if key != "vars":
+            walk(value, (key,))
+
+
+def _check_handlers(add, spec, job_ids: dict) -> None:
+    for event in ("on_failure", "on_success", "always"):
+        step_ids: dict[str, int] = {}
+        for k, step in enumerate(getattr(spec.handlers, event)):
+            base = ("handlers", event, k)
+            if step.id in step_ids:
+                add(base + ("id",), f"duplicate step id {step.id!r} in handlers.{event}", f"first used at {event}[{step_ids[step.id]}]")
+            if step.persist:
+                add(base + ("persist",), "a handler step cannot persist values", "handlers run after the run's values are written; persist from a job's step")
+            earlier = dict(step_ids)
+            step_ids.setdefault(step.id, k)
+            _check_step(add, base, step, spec, earlier, job_ids, roots=HANDLER_ROOTS, output_roots=HANDLER_OUTPUT_ROOTS)
+
+
+def _check_persist(add, spec) -> None:
+    """Persisted names are template-readable and each is written by one step only."""
+    first: dict[str, str] = {}
+    for i, job in enumerate(spec.jobs):
+        for k, step in enumerate(job.steps):
+            for name, value in step.persist.items():
+                path = ("jobs", i, "steps", k, "persist", name)
+                if not _NAME.match(name):
+                    add(path, f"invalid persisted name {name!r}", "names start with a letter or '_' and use letters, digits and '_'", key=True)
+                elif name in first:
+                    add(path, f"{name!r} is persisted by two steps", f"already persisted by {first[name]}; each name has one writer", key=True)
+                else:
+                    first[name] = f"{job.id}.{step.id}"
+                _walk_templates(add, path, value, OUTPUT_ROOTS)
+
+
+def _check_step(
+    add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict, *, roots=STEP_ROOTS, output_roots=OUTPUT_ROOTS
+) -> None:
     if step.retry is not None and step.retry.longest_wait() > MAX_DELAY_SECONDS:
         retry = step.retry
         add(
@@ -148,7 +235,7 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
         if declared is None:
             # Not declared: the step takes any input; only templates can be checked.
             if _has_template(value):
-                _walk_templates(add, path, value, STEP_ROOTS, earlier_steps=earlier_steps, job_ids=job_ids)
+                _walk_templates(add, path, value, roots, earlier_steps=earlier_steps, job_ids=job_ids)
             continue
         if name not in declared:
             add(
@@ -161,7 +248,7 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
             )
             continue
         if _has_template(value):
-            _walk_templates(add, path, value, STEP_ROOTS, earlier_steps=earlier_steps, job_ids=job_ids)
+            _walk_templates(add, path, value, roots, earlier_steps=earlier_steps, job_ids=job_ids)
             continue
         message = declared[name].check(value)
         if message:
@@ -176,7 +263,7 @@ def _check_step(add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict
                 f"add `{name}:` under inputs",
                 key=bool(step.inputs),
             )
-    _walk_templates(add, base + ("outputs",), step.outputs, OUTPUT_ROOTS, earlier_steps=earlier_steps, job_ids=job_ids)
+    _walk_templates(add, base + ("outputs",), step.outputs, output_roots, earlier_steps=earlier_steps, job_ids=job_ids)
 
 
 def _has_template(value: Any) -> bool:

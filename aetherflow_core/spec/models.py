@@ -103,6 +103,11 @@ class StepSpec(_Strict):
     outputs: dict[str, Any] = Field({}, description="job outputs promoted from this step, templated with `result`")
     on_no_data: Literal["skip_job", "continue"] | None = Field(None, description="skip_job: when this step is SKIPPED, skip the rest of the job")
     retry: RetrySpec | None = Field(None, description="re-run the step after a failure")
+    persist: dict[str, Any] = Field(
+        {},
+        description="values kept for later runs of this flow (the `store` root), templated with `result`; "
+        "written only when the whole run succeeds",
+    )
 
 
 class JobSpec(_Strict):
@@ -115,13 +120,36 @@ class JobSpec(_Strict):
     steps: list[StepSpec] = Field(min_length=1, description="the job's steps, run in order")
 
 
+VarType = Literal["string", "integer", "number", "boolean", "list", "mapping"]
+
+
+class VarSpec(_Strict):
+    """A run variable: given with --var / --vars-file, read in templates as vars.<name>."""
+
+    type: VarType = Field("string", description="string, integer, number, boolean, list or mapping; --var text is converted to it")
+    default: Any = Field(None, description="the value when none is given")
+    required: bool = Field(False, description="a run must give a value (--var or --vars-file)")
+    secret: bool = Field(False, description="mask the value everywhere (names like password or token are secret anyway)")
+    description: str | None = Field(None, description="free text")
+
+
+class HandlersSpec(_Strict):
+    """Steps run once the run is over, also when it failed before any job started."""
+
+    on_failure: list[StepSpec] = Field([], description="steps run when the run FAILED (not when it was interrupted)")
+    on_success: list[StepSpec] = Field([], description="steps run when the run succeeded (SUCCESS or SKIPPED)")
+    always: list[StepSpec] = Field([], description="steps run after on_failure / on_success, whatever the status")
+
+
 class FlowSpec(_Strict):
     """An aetherflow flow file (version 1)."""
 
     version: Literal[1] = Field(description="format version of this file; always 1")
     flow: FlowMeta = Field(description="the flow's id, workspace, state and lock")
+    vars: dict[str, VarSpec] = Field({}, description="run variables by name: type, default, required (`--var NAME=VALUE`)")
     resources: dict[str, ResourceSpec] = Field({}, description="external systems by name; steps reach them as ctx.connectors[name]")
     jobs: list[JobSpec] = Field(min_length=1, description="the work: jobs made of steps")
+    handlers: HandlersSpec = Field(HandlersSpec(), description="steps run after the run: on_failure, on_success, always (templates see `run`)")
 
 
 class ProfileResourceSpec(_Strict):

@@ -1,4 +1,4 @@
-"""The state store interface: runs, job runs, step runs and locks.
+"""The state store interface: runs, job runs, step runs, locks and persisted values.
 
 Backends (SQLite by default, PostgreSQL for several hosts sharing one state) implement
 :class:`StateStore` and take and return the typed rows of :mod:`.rows`. Everything
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .rows import JobRunRow, LockInfo, RunRow, StepRunRow
+from .rows import JobRunRow, LockInfo, PersistedRow, RunRow, StepRunRow
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,12 @@ class StateStore(ABC):
         """Mark a resumed run RUNNING again, counting the invocation and its runner."""
 
     @abstractmethod
-    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None: ...
+    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int, *, persist: Iterable[PersistedRow] = ()) -> None:
+        """Record the run's final status; ``persist`` is written in the same transaction."""
+
+    @abstractmethod
+    def set_run_vars(self, run_id: str, variables: Mapping[str, Any]) -> None:
+        """Replace the variables stored with a run (a resumed run may add new ones)."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRow | None: ...
@@ -99,6 +106,25 @@ class StateStore(ABC):
     @abstractmethod
     def step_runs(self, run_id: str) -> list[StepRunRow]:
         """By job id, then in step order."""
+
+    @abstractmethod
+    def latest_successful_jobs(self, flow_id: str, job_ids: Iterable[str]) -> dict[str, JobRunRow]:
+        """For each of ``job_ids``, its SUCCESS record in the newest SUCCESS run of the flow
+        that has one (jobs without any are left out)."""
+
+    # -- persisted values -----------------------------------------------------------------
+
+    @abstractmethod
+    def persisted(self, flow_id: str) -> list[PersistedRow]:
+        """The values kept for ``flow_id``, by name."""
+
+    @abstractmethod
+    def set_persisted(self, row: PersistedRow) -> None:
+        """Insert or replace one value (its key: flow id, name)."""
+
+    @abstractmethod
+    def delete_persisted(self, flow_id: str, name: str) -> bool:
+        """Remove one value; False when there was none."""
 
     # -- locks ----------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ psycopg is imported when a store is opened, never at module import.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import StateError
@@ -92,6 +94,19 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         )
         """,
     ),
+    2: (
+        "ALTER TABLE aetherflow_runs ADD COLUMN IF NOT EXISTS vars jsonb",
+        """
+        CREATE TABLE IF NOT EXISTS aetherflow_persisted (
+            flow_id text NOT NULL,
+            name text NOT NULL,
+            json_value text NOT NULL,
+            updated_at double precision NOT NULL,
+            run_id text,
+            PRIMARY KEY (flow_id, name)
+        )
+        """,
+    ),
 }
 
 
@@ -122,6 +137,7 @@ class PostgresStateStore(SQLStateStore):
         self._connect_timeout = connect_timeout
         self.target = describe_dsn(dsn)
         self._lock = threading.RLock()
+        self._in_transaction = False
         try:
             import psycopg  # noqa: F401 - imported here so the module costs nothing until used
         except ImportError:
@@ -169,7 +185,8 @@ class PostgresStateStore(SQLStateStore):
                     # proxy). The statements here are reads and idempotent upserts/updates, so
                     # the statement is sent once more on a new connection (the one plain
                     # INSERT, of a new run, fails loudly if its first send had arrived).
-                    if attempt == 2 or not (self._conn.closed or self._conn.broken):
+                    # Never inside a transaction: its earlier statements went with the connection.
+                    if attempt == 2 or self._in_transaction or not (self._conn.closed or self._conn.broken):
                         raise self._error("query failed", exc) from None
                 except psycopg.Error as exc:
                     raise self._error("query failed", exc) from None
@@ -184,6 +201,21 @@ class PostgresStateStore(SQLStateStore):
 
     def _query(self, sql: str, params: dict | tuple | None = None) -> list[dict[str, Any]]:
         return self._run(sql, params, fetch=True)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        import psycopg
+
+        with self._lock:
+            try:
+                with self._connection().transaction():
+                    self._in_transaction = True
+                    try:
+                        yield
+                    finally:
+                        self._in_transaction = False
+            except psycopg.Error as exc:
+                raise self._error("transaction failed", exc) from None
 
     def _migrate(self) -> None:
         import psycopg

@@ -52,6 +52,7 @@ class Row:
 class RunRow(Row):
     TABLE: ClassVar[str] = "runs"
     KEY: ClassVar[tuple[str, ...]] = ("run_id",)
+    JSON: ClassVar[tuple[str, ...]] = ("vars",)
 
     run_id: str
     flow_id: str
@@ -66,6 +67,8 @@ class RunRow(Row):
     ended_at: float | None = None
     duration_ms: int | None = None
     invocations: int = 1  # 1 + the number of times the run was resumed
+    #: the run's variables: name -> {value, source}, or {sha256, source} for a secret one
+    vars: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,25 @@ class LockInfo(Row):
     owner: str  # LockOwner.encode(), or a foreign value
     acquired_at: float
     expires_at: float
+
+
+@dataclass(frozen=True)
+class PersistedRow(Row):
+    """A value a flow keeps between runs (a watermark), read by later runs as ``store.<name>``."""
+
+    TABLE: ClassVar[str] = "persisted"
+    KEY: ClassVar[tuple[str, ...]] = ("flow_id", "name")
+
+    flow_id: str
+    name: str
+    json_value: str  # the value as JSON text: any JSON value, null and 0 included
+    updated_at: float
+    run_id: str | None = None  # the run that wrote it; None when set by `aetherflow store set`
+
+    @property
+    def value(self) -> Any:
+        return json.loads(self.json_value)
+
+    @classmethod
+    def of(cls, flow_id: str, name: str, value: Any, *, updated_at: float, run_id: str | None = None) -> PersistedRow:
+        return cls(flow_id, name, dumps(value), updated_at, run_id)

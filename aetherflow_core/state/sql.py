@@ -12,14 +12,16 @@ from the row's fields (:mod:`.rows`).
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from functools import cache
 from typing import Any, ClassVar
 
 from ..status import DONE_OK, Status
 from .base import LockOwner, StateStore
-from .rows import JobRunRow, LockInfo, Row, RunRow, StepRunRow
+from .rows import JobRunRow, LockInfo, PersistedRow, Row, RunRow, StepRunRow, dumps
 
-_TABLES = tuple(row.TABLE for row in (RunRow, JobRunRow, StepRunRow, LockInfo))
+_TABLES = tuple(row.TABLE for row in (RunRow, JobRunRow, StepRunRow, LockInfo, PersistedRow))
 _DONE_OK = tuple(sorted(str(status) for status in DONE_OK))
 
 
@@ -61,6 +63,10 @@ class SQLStateStore(StateStore):
     def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         """The rows of one query (already in this dialect), as mappings."""
 
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[None]:
+        """The statements run inside the block commit together, or not at all."""
+
     def _sql(self, sql: str) -> str:
         return _translate(sql, self.TABLE_PREFIX, self.MARKER)
 
@@ -84,8 +90,19 @@ class SQLStateStore(StateStore):
             (Status.RUNNING, fingerprint, host, pid, run_id),
         )
 
-    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int) -> None:
-        self._execute(self._sql("UPDATE {runs} SET status = ?, ended_at = ?, duration_ms = ? WHERE run_id = ?"), (status, ended_at, duration_ms, run_id))
+    def finish_run(self, run_id: str, status: str, ended_at: float, duration_ms: int, *, persist: Iterable[PersistedRow] = ()) -> None:
+        persist = list(persist)
+        statement = self._sql("UPDATE {runs} SET status = ?, ended_at = ?, duration_ms = ? WHERE run_id = ?")
+        if not persist:
+            self._execute(statement, (status, ended_at, duration_ms, run_id))
+            return
+        with self._transaction():
+            self._execute(statement, (status, ended_at, duration_ms, run_id))
+            for row in persist:
+                self._write(row, upsert=True)
+
+    def set_run_vars(self, run_id: str, variables: Mapping[str, Any]) -> None:
+        self._execute(self._sql(f"UPDATE {{runs}} SET vars = {self.JSON_MARKER} WHERE run_id = ?"), (dumps(dict(variables)), run_id))
 
     def get_run(self, run_id: str) -> RunRow | None:
         rows = self._rows(RunRow, "SELECT * FROM {runs} WHERE run_id = ?", (run_id,))
@@ -119,6 +136,34 @@ class SQLStateStore(StateStore):
 
     def step_runs(self, run_id: str) -> list[StepRunRow]:
         return self._rows(StepRunRow, "SELECT * FROM {step_runs} WHERE run_id = ? ORDER BY job_id, position", (run_id,))
+
+    def latest_successful_jobs(self, flow_id: str, job_ids: Iterable[str]) -> dict[str, JobRunRow]:
+        wanted = sorted(set(job_ids))
+        if not wanted:
+            return {}
+        rows = self._rows(
+            JobRunRow,
+            f"SELECT j.* FROM {{job_runs}} j JOIN {{runs}} r ON r.run_id = j.run_id "
+            f"WHERE r.flow_id = ? AND r.status = ? AND j.status = ? AND j.job_id IN ({', '.join('?' * len(wanted))}) "
+            "ORDER BY r.started_at DESC",
+            (flow_id, Status.SUCCESS, Status.SUCCESS, *wanted),
+        )
+        latest: dict[str, JobRunRow] = {}
+        for row in rows:
+            latest.setdefault(row.job_id, row)
+        return latest
+
+    # -- persisted values -----------------------------------------------------------------
+
+    def persisted(self, flow_id: str) -> list[PersistedRow]:
+        return self._rows(PersistedRow, "SELECT * FROM {persisted} WHERE flow_id = ? ORDER BY name", (flow_id,))
+
+    def set_persisted(self, row: PersistedRow) -> None:
+        self._write(row, upsert=True)
+
+    def delete_persisted(self, flow_id: str, name: str) -> bool:
+        cursor = self._execute(self._sql("DELETE FROM {persisted} WHERE flow_id = ? AND name = ?"), (flow_id, name))
+        return cursor.rowcount == 1
 
     # -- locks (taking and renewing them is the backend's: it decides whose clock counts) --
 

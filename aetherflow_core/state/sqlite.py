@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         expires_at REAL NOT NULL
     )""",
     ),
+    2: (
+        "ALTER TABLE runs ADD COLUMN vars TEXT",
+        """
+    CREATE TABLE IF NOT EXISTS persisted (
+        flow_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        json_value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        run_id TEXT,
+        PRIMARY KEY (flow_id, name)
+    )""",
+    ),
 }
 
 
@@ -92,7 +106,7 @@ class SQLiteStateStore(SQLStateStore):
             self._migrate()
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state database {self.path!r}: {exc}", hint="check AETHERFLOW_STATE_ROOT / flow.state.path") from None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by statements inside _transaction()
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -143,6 +157,17 @@ class SQLiteStateStore(SQLStateStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._execute("COMMIT")
 
     # -- locks (this machine's clock) -----------------------------------------------------
 

@@ -40,7 +40,8 @@ jobs:
     assert result.exit_code == 0
     doc = result.json
     assert doc["status"] == "SUCCESS" and doc["flow_id"] == "statuses" and doc["run_id"]
-    assert set(doc) == {"flow_id", "run_id", "status", "duration_ms", "jobs"}
+    assert set(doc) == {"flow_id", "run_id", "status", "duration_ms", "error", "vars", "jobs", "persisted", "handlers"}
+    assert (doc["error"], doc["vars"], doc["persisted"], doc["handlers"]) == (None, {}, {}, [])
     [job] = doc["jobs"]
     assert set(job) == {"id", "status", "outputs", "steps"}
     assert [s["status"] for s in job["steps"]] == ["SUCCESS", "SUCCESS"]

@@ -11,7 +11,7 @@ import pytest
 from aetherflow_core.errors import StateError
 from aetherflow_core.state.base import LockOwner
 from aetherflow_core.state.postgres import PostgresStateStore
-from aetherflow_core.state.rows import JobRunRow, LockInfo, RunRow, StepRunRow
+from aetherflow_core.state.rows import JobRunRow, LockInfo, PersistedRow, RunRow, StepRunRow
 from aetherflow_core.state.sqlite import SQLiteStateStore
 from aetherflow_core.status import Status
 
@@ -48,7 +48,7 @@ def test_both_backends_migrate_to_the_same_version_one_step_at_a_time():
 def test_every_field_of_a_row_is_a_column_of_its_table(backend):
     store = backend.open()
     try:
-        for row_type in (RunRow, JobRunRow, StepRunRow, LockInfo):
+        for row_type in (RunRow, JobRunRow, StepRunRow, LockInfo, PersistedRow):
             assert set(row_type.columns()) <= set(columns(store, backend, row_type.TABLE)), row_type.__name__
     finally:
         store.close()
@@ -57,7 +57,7 @@ def test_every_field_of_a_row_is_a_column_of_its_table(backend):
 def test_typed_rows_round_trip_field_for_field(backend):
     run = RunRow(
         run_id="r-1", flow_id="f", status=Status.RUNNING, started_at=1700000000.25, profile="prod", flow_path="/flows/f.yaml",
-        flow_sha256="ab" * 32, fingerprint="fp", host="h", pid=4242,
+        flow_sha256="ab" * 32, fingerprint="fp", host="h", pid=4242, vars={"day": {"value": "2024-05-01", "source": "var:cli"}},
     )
     job = JobRunRow(
         run_id="r-1", job_id="j", status=Status.SUCCESS, started_at=1700000001.5, ended_at=1700000002.75, duration_ms=1250,
@@ -88,6 +88,16 @@ def test_typed_rows_round_trip_field_for_field(backend):
         reopened = store.get_run("r-1")
         assert (reopened.status, reopened.ended_at, reopened.invocations) == (Status.RUNNING, None, 2)
         assert (reopened.fingerprint, reopened.host, reopened.pid) == ("fp2", "h", 77), "a fact not given is kept"
+
+        store.set_run_vars("r-1", {"day": {"value": "2024-05-02", "source": "var:file:v.yaml"}})
+        assert store.get_run("r-1").vars == {"day": {"value": "2024-05-02", "source": "var:file:v.yaml"}}
+
+        watermark = PersistedRow.of("f", "last_ts", 0, updated_at=1700000010.5, run_id="r-1")
+        store.finish_run("r-1", Status.SUCCESS, 1700000010.5, 10500, persist=[watermark, PersistedRow.of("f", "seen", [1, None], updated_at=1.0)])
+        assert store.persisted("f") == [watermark, PersistedRow("f", "seen", "[1,null]", 1.0, None)]
+        assert store.persisted("f")[0].value == 0, "falsy values survive"
+        assert store.delete_persisted("f", "seen") and not store.delete_persisted("f", "seen")
+        assert store.latest_successful_jobs("f", ["j", "other"]) == {"j": job}
 
         owner = LockOwner("r-1", "h", 4242)
         assert store.acquire_lock("k", owner, 60)
