@@ -111,7 +111,7 @@ def test_old_command_line_flags_name_the_command_to_type(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: --flow-yaml and --flow-job are aetherflow-core's flags\n"
-        "  hint: here write: aetherflow run flows/nightly.yaml --job extract (--job also runs the jobs it depends on)\n"
+        "  hint: here write: aetherflow run flows/nightly.yaml --only extract\n"
     )
     result = run_cli("validate", "--flow-yaml=flows/nightly.yaml", "--json", env=base_env(tmp_path))
     assert result.exit_code == 2
