@@ -68,23 +68,28 @@ def validate_command(session, flow, json_output) -> int:
     from aetherflow_core.errors import SpecError
     from aetherflow_core.prepare import Invocation
     from aetherflow_core.spec import load_flow
+    from aetherflow_core.spec.checks import resource_key_problems
 
     _environment(session, Invocation(flow_path=flow))
     try:
         document = load_flow(flow)
+        problems = resource_key_problems(document)
+        if problems:
+            raise SpecError(problems)
     except SpecError as exc:
         if json_output:
             render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems]})
         else:
             session.err(exc.describe())
-            session.err(f"{len(exc.problems)} problem(s) found in {flow}")
+            session.err(f"{render.counted(len(exc.problems), 'problem')} found in {flow}")
         return 2
     if json_output:
         render.dump_json(session, {"ok": True, "errors": []})
     else:
         spec = document.spec
         steps = sum(len(job.steps) for job in spec.jobs)
-        session.out(f"{flow}: OK ({len(spec.jobs)} jobs, {steps} steps, {len(spec.resources)} resources)")
+        counts = ", ".join((render.counted(len(spec.jobs), "job"), render.counted(steps, "step"), render.counted(len(spec.resources), "resource")))
+        session.out(f"{flow}: OK ({counts})")
     return 0
 
 

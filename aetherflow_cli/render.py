@@ -17,6 +17,11 @@ from .errors import Session
 _STATUS_STYLE = {Status.SUCCESS: "green", Status.SKIPPED: "yellow", Status.FAILED: "red", Status.BLOCKED: "magenta"}
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def is_terminal(stream=None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()

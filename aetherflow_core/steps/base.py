@@ -30,7 +30,8 @@ class Input:
     """One declared step input.
 
     ``type`` is a Python type or a tuple of them (``object`` accepts anything);
-    ``choices`` restricts values; ``resource=True`` means the value names a resource.
+    ``choices`` restricts values; ``resource=True`` means the value names a resource;
+    ``items``, for a list, the types its items may have (``validate`` checks them).
     """
 
     type: type | tuple[type, ...] = object
@@ -39,6 +40,7 @@ class Input:
     help: str = ""
     choices: tuple[Any, ...] | None = None
     resource: bool = False
+    items: tuple[type, ...] | None = None
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -56,6 +58,17 @@ class Input:
             return f"expected {self.type_name()}, got {value_type_name(value)} {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        return None
+
+    def check_items(self, value: Any) -> tuple[int, str] | None:
+        """The first item of a list that ``items`` does not allow: its index and a message."""
+        if self.items is None or not isinstance(value, list):
+            return None
+        for i, item in enumerate(value):
+            if isinstance(item, str) and "{{" in item:
+                continue
+            if not any(fits(item, t) for t in self.items):
+                return i, f"expected {types_name(self.items)}, got {value_type_name(item)} {item!r}"
         return None
 
 
@@ -95,6 +108,9 @@ class Step:
     inputs: ClassVar[dict[str, Input] | None] = None
     required_inputs: ClassVar[Collection[str]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
+    #: The input holding an inner step ``{type, id, inputs}`` this step runs, if any:
+    #: ``validate`` checks the inner step's inputs like those of any step.
+    inner_step: ClassVar[str | None] = None
 
     def run(self, ctx, inputs: dict[str, Any]) -> StepResult:  # pragma: no cover - interface
         raise NotImplementedError
