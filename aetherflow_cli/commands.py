@@ -93,6 +93,19 @@ def validate_command(session, flow, json_output) -> int:
     return 0
 
 
+def graph_command(session: Session, flow: str, output_format: str) -> int:
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.spec import load_flow
+
+    from .graph import FORMATS, RENDERERS, flow_graph
+
+    if output_format not in FORMATS:
+        raise UserError(f"--format {output_format!r} is not supported", hint=f"use {', '.join(FORMATS)}")
+    _environment(session, Invocation(flow_path=flow))
+    session.out(RENDERERS[output_format](flow_graph(load_flow(flow))))
+    return 0
+
+
 def _check(resource) -> dict[str, Any]:
     from aetherflow_core.connectors.manager import ConnectorManager
 

@@ -141,6 +141,22 @@ def resolve(
     raise typer.Exit(code)
 
 
+@app.command()
+def graph(
+    flow: FlowArg,
+    format: Annotated[
+        str, typer.Option("--format", help="mermaid (for Markdown), dot (Graphviz) or text.", metavar="mermaid|dot|text")
+    ] = "text",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Draw the job graph: dependencies, `when` gates, the resources each job uses."""
+    from .commands import graph_command
+
+    with guard(verbose) as session:
+        code = graph_command(session, flow, format)
+    raise typer.Exit(code)
+
+
 @connectors_app.command("list")
 def connectors_list(
     kind: Annotated[str | None, typer.Option("--kind", help="Only connectors of this kind.")] = None,
