@@ -231,3 +231,20 @@ def migrate_command(session: Session, options: MigrateOptions) -> int:
     else:
         render.migration_report(session, migration, written, show_diff=not options.write)
     return 0 if not migration.problems else 2
+
+
+def steps_show_command(session, type_name: str, json_output: bool) -> int:
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.steps.registry import describe_step, step_types
+
+    _environment(session, Invocation())
+    if type_name not in step_types():
+        from aetherflow_core.errors import suggest
+
+        raise UserError(f"unknown step type {type_name!r}{suggest(type_name, step_types())}", hint="list them with `aetherflow steps list`")
+    row = describe_step(type_name)
+    if json_output:
+        render.dump_json(session, row)
+    else:
+        render.step_schema(session, row)
+    return 0

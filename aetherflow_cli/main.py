@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from .compat import OldFlagsCommand
+from .completion import complete_connector, complete_job, complete_kind, complete_resource, complete_step_type
 from .errors import guard
 from .options import (
     EnvFileOpt,
@@ -31,7 +32,7 @@ from .state_commands import locks_app, runs_app
 app = typer.Typer(
     name="aetherflow",
     help="Run ops-grade ETL and automation flows declared in YAML.",
-    add_completion=False,
+    add_completion=False,  # our own options: they take the shell as a value
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -53,11 +54,49 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_completion(value: str | None) -> None:
+    if value is not None:
+        from .completion import completion_script
+
+        with guard(False) as session:
+            session.out(completion_script(value))
+        raise typer.Exit()
+
+
+def _install_completion(value: str | None) -> None:
+    if value is not None:
+        from .completion import install_completion
+
+        with guard(False) as session:
+            session.out(install_completion(value))
+        raise typer.Exit()
+
+
 @app.callback()
 def main_callback(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            metavar="bash|zsh|fish",
+            callback=_install_completion,
+            is_eager=True,
+            help="Install completion for this shell (in ~/.bashrc, ~/.zfunc, fish's completions folder).",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            metavar="bash|zsh|fish",
+            callback=_show_completion,
+            is_eager=True,
+            help="Print the completion script of this shell, to install it yourself.",
+        ),
+    ] = None,
 ) -> None:
     """Run ops-grade ETL and automation flows declared in YAML."""
 
@@ -70,7 +109,10 @@ def run(
     env_file: EnvFileOpt = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume the latest unfinished run of this flow.")] = False,
-    job: Annotated[list[str] | None, typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.")] = None,
+    job: Annotated[
+        list[str] | None,
+        typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.", metavar="JOB", autocompletion=complete_job),
+    ] = None,
     json_output: JsonOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -117,7 +159,9 @@ def resolve(
     profile: ProfileOpt = None,
     profiles_file: ProfilesFileOpt = None,
     env_file: EnvFileOpt = None,
-    resource: Annotated[list[str] | None, typer.Option("--resource", help="Only this resource; repeatable.")] = None,
+    resource: Annotated[
+        list[str] | None, typer.Option("--resource", help="Only this resource; repeatable.", metavar="NAME", autocompletion=complete_resource)
+    ] = None,
     show: Annotated[bool, typer.Option("--show", help="Show final config/options (secrets redacted) and where each value came from.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Build each connector and call check().")] = False,
     json_output: JsonOpt = False,
@@ -159,7 +203,7 @@ def graph(
 
 @connectors_app.command("list")
 def connectors_list(
-    kind: Annotated[str | None, typer.Option("--kind", help="Only connectors of this kind.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only connectors of this kind.", metavar="KIND", autocompletion=complete_kind)] = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -173,7 +217,7 @@ def connectors_list(
 
 @connectors_app.command("show")
 def connectors_show(
-    name: Annotated[str, typer.Argument(help="KIND/DRIVER, e.g. db/postgres.", metavar="KIND/DRIVER")],
+    name: Annotated[str, typer.Argument(help="KIND/DRIVER, e.g. db/postgres.", metavar="KIND/DRIVER", autocompletion=complete_connector)],
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -212,5 +256,25 @@ def migrate(
     raise typer.Exit(code)
 
 
+@steps_app.command("show")
+def steps_show(
+    step_type: Annotated[str, typer.Argument(help="The step type, e.g. db_extract.", metavar="TYPE", autocompletion=complete_step_type)],
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show a step type's inputs (type, default, help) and outputs."""
+    from .commands import steps_show_command
+
+    with guard(verbose) as session:
+        code = steps_show_command(session, step_type, json_output)
+    raise typer.Exit(code)
+
+
 def main() -> None:
-    app()
+    import os
+
+    if "_AETHERFLOW_COMPLETE" in os.environ:  # the shell asks for completions
+        from typer.completion import completion_init
+
+        completion_init()
+    app(prog_name="aetherflow")

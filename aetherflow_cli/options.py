@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .completion import complete_profile
+
 if TYPE_CHECKING:
     from aetherflow_core.prepare import Invocation
 
 FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).", metavar="PROFILE", autocompletion=complete_profile)
+]
 ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
 EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]

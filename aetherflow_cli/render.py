@@ -209,6 +209,21 @@ def steps_table(session: Session, rows: list[dict]) -> None:
     table(session, None, ["type", "summary", "inputs (* required)", "outputs", "origin"], body)
 
 
+def step_schema(session: Session, row: dict) -> None:
+    session.out(f"{row['type']}: {row['summary']}")
+    session.out(f"origin: {row['origin']}")
+    if row["inputs"] is None:
+        required = ", ".join(row["required_inputs"])
+        session.out(f"inputs: not declared (any accepted){'; required: ' + required if required else ''}")
+    else:
+        body = [
+            [key, f["type"], "yes" if f["required"] else "", "" if f["default"] is None else json.dumps(f["default"], default=str), f["help"]]
+            for key, f in row["inputs"].items()
+        ]
+        table(session, "inputs", ["input", "type", "required", "default", "help"], body)
+    session.out(f"outputs: {', '.join(row['outputs']) or 'none declared'}")
+
+
 class _RichProgress:
     def __init__(self, description: str, total: float | None, unit: str):
         from rich.console import Console
