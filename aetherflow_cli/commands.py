@@ -151,7 +151,8 @@ def resolve_command(session: Session, options: ResolveOptions) -> int:
     document = {
         "flow_id": prepared.document.spec.flow.id,
         "profile": prepared.settings.profile,
-        "fingerprint": prepared.fingerprint,
+        # A fingerprint identifies a resolved configuration: there is none when a resource failed.
+        "fingerprint": prepared.fingerprint if all(row["ok"] for row in rows) else None,
         "resources": rows,
     }
     if options.json_output:

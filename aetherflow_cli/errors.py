@@ -63,7 +63,8 @@ def guard(verbose: bool) -> Iterator[Session]:
     except AetherflowError as exc:
         if verbose:
             session.err(_traceback_text(exc))
-        session.err(f"error: {exc.describe()}")
+        for error in getattr(exc, "errors", None) or [exc]:  # ResolutionErrors: one line each
+            session.err(f"error: {error.describe()}")
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         # Output written outside Session.out (a Rich table) found its reader gone.

@@ -107,7 +107,7 @@ def run(
     profile: ProfileOpt = None,
     profiles_file: ProfilesFileOpt = None,
     env_file: EnvFileOpt = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.", metavar="ID")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume the latest unfinished run of this flow.")] = False,
     job: Annotated[
         list[str] | None,
@@ -118,7 +118,15 @@ def run(
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a flow."""
+    """Run a flow.
+
+    \b
+    Examples:
+      aetherflow run flow.yaml --profile prod
+      aetherflow run flow.yaml --job load        load and the jobs it depends on
+      aetherflow run flow.yaml --resume          continue the latest unfinished run
+      aetherflow run flow.yaml --json | jq .status
+    """
     from .commands import run_command
 
     options = RunOptions(
@@ -145,7 +153,13 @@ def validate(
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Check a flow file without running anything."""
+    """Check a flow file without running anything or connecting.
+
+    \b
+    Examples:
+      aetherflow validate flow.yaml
+      aetherflow validate flow.yaml --json      errors with file, line, column, path, hint
+    """
     from .commands import validate_command
 
     with guard(verbose) as session:
@@ -167,7 +181,13 @@ def resolve(
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Resolve resources without running any step."""
+    """Resolve resources without running any step (--check connects).
+
+    \b
+    Examples:
+      aetherflow resolve flow.yaml --profile prod --show    values and where each came from
+      aetherflow resolve flow.yaml --resource warehouse --check
+    """
     from .commands import resolve_command
 
     options = ResolveOptions(
@@ -193,7 +213,11 @@ def graph(
     ] = "text",
     verbose: VerboseOpt = False,
 ) -> None:
-    """Draw the job graph: dependencies, `when` gates, the resources each job uses."""
+    """Draw the job graph of a flow (Mermaid, DOT or text).
+
+    Dependencies, `when` gates and the resources each job uses; the flow file is only
+    read, nothing is resolved or connected.
+    """
     from .commands import graph_command
 
     with guard(verbose) as session:

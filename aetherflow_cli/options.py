@@ -21,10 +21,14 @@ FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", meta
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).", metavar="PROFILE", autocompletion=complete_profile)
 ]
-ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
-EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
+ProfilesFileOpt = Annotated[
+    str | None, typer.Option("--profiles-file", help="Profiles YAML file (default: profiles.yaml beside the flow).", metavar="FILE")
+]
+EnvFileOpt = Annotated[
+    list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.", metavar="FILE")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs, and tracebacks with errors.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
 LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
 StateOpt = Annotated[

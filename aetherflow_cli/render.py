@@ -52,11 +52,13 @@ def _rich_table(session: Session, title: str | None, columns: list[str], rows: l
 def _plain_table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     if title:
         session.out(title)
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    # A cell of several lines (an error and its hint) continues under its own column.
+    cells = [[("" if v is None else str(v)).splitlines() or [""] for v in row] for row in rows]
+    widths = [max([len(c)] + [len(line) for r in cells for line in r[i]]) for i, c in enumerate(columns)]
     session.out("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
     for row in cells:
-        session.out("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        for n in range(max(len(cell) for cell in row)):
+            session.out("  ".join((cell[n] if n < len(cell) else "").ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
@@ -171,7 +173,8 @@ def resolve_report(session: Session, document: dict, *, show: bool, check: bool)
             leaves = _flatten(row["config"], "config") + _flatten(row["options"], "options")
             values = [[path, json.dumps(value, default=str, ensure_ascii=False), _source(row, path)] for path, value in leaves]
             table(session, f"resource {row['name']} ({row['kind']}/{row['driver']})", ["key", "value", "source"], values)
-    session.out(f"fingerprint: {document['fingerprint']}")
+    if document["fingerprint"]:
+        session.out(f"fingerprint: {document['fingerprint']}")
 
 
 def connectors_table(session: Session, rows: list[dict]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .env import EnvSnapshot
-from .errors import AetherflowError
+from .errors import AetherflowError, ResolutionErrors
 from .plugins import load_plugins
 from .profiles import Profiles, load_profiles
 from .redaction import Scrubber, is_secret_key
@@ -123,8 +123,10 @@ def prepare_flow(
     return PreparedFlow(environment, document, profiles, resources, fingerprint(document.spec.flow.id, resources))
 
 
-def raise_first_error(prepared: PreparedFlow) -> None:
-    for resource in prepared.resources:
-        if resource.error is not None:
-            error: AetherflowError = resource.error
-            raise error
+def raise_resolution_errors(prepared: PreparedFlow) -> None:
+    """Every resource that could not be resolved, as ``resolve`` lists them."""
+    errors: list[AetherflowError] = [resource.error for resource in prepared.failed()]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ResolutionErrors(errors)

@@ -20,7 +20,7 @@ from ..context import no_progress
 from ..errors import Interrupted, LockHeldError, UserError
 from ..locks import LockManager, process_alive
 from ..logs import get_logger
-from ..prepare import PreparedFlow, raise_first_error
+from ..prepare import PreparedFlow, raise_resolution_errors
 from ..spec.models import JobSpec
 from ..state import flow_state_location
 from ..state.base import StateStore
@@ -110,7 +110,7 @@ class Runner:
     # -- run ------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        raise_first_error(self.prepared)
+        raise_resolution_errors(self.prepared)
         plan = plan_jobs(self.spec.jobs, self.selected_jobs)
         work_root = self._work_root()
         store = self._open_store()
@@ -190,7 +190,10 @@ class Runner:
         if run_id is None and self.resume_latest:
             run_id = store.latest_unfinished_run(flow_id)
             if run_id is None:
-                warnings.append(f"no unfinished run of flow {flow_id!r} to resume; starting a new run")
+                raise UserError(
+                    f"no unfinished run of flow {flow_id!r} to resume",
+                    hint="run without --resume to start a new run; `aetherflow runs list FLOW` shows its runs",
+                )
         existing = store.get_run(run_id) if run_id else None
         fingerprint, host, pid = self.prepared.fingerprint, socket.gethostname(), os.getpid()
         if existing is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,10 +28,28 @@ def shown_url(url: Any) -> str:
     return strip_url_credentials(mask_url_password(str(url)))
 
 
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL)
+_HTML_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
 def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH) -> str:
-    """The start of a response body as one line of text."""
-    text = data[: limit * 4].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
+    """The start of a response body as one line of text. An HTML page (a server's error
+    page) is shown by its title and the start of its text, without tags, styles or scripts."""
+    if _HTML_START.match(data[:1024]):
+        import html
+
+        page = data[: 64 * 1024].decode("utf-8", errors="replace")
+        title = _HTML_TITLE.search(page)
+        body = _HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", page))
+        parts = [html.unescape(title.group(1)) if title else "", html.unescape(body)]
+        words = [" ".join(part.split()) for part in parts]
+        if words[0] and words[1].startswith(words[0]):
+            words[0] = ""
+        text = " - ".join(w for w in words if w)
+    else:
+        text = " ".join(data[: limit * 4].decode("utf-8", errors="replace").split())
     return text if len(text) <= limit else text[:limit] + "..."
 
 
