@@ -24,23 +24,25 @@ _JOB_OUTPUT_REF = re.compile(r"""\bjobs\.([A-Za-z0-9_-]+)\.outputs(?:\.([A-Za-z_
 
 @dataclass(frozen=True)
 class _JobScope:
-    """What the templates of one job may read of the other jobs: those it depends on
-    (directly or not), and what each job declares as outputs."""
+    """What the templates of one job may read of the other jobs, and what each job
+    declares as outputs. A job that is neither upstream of this one nor planned before
+    it has not run when this one starts: reading it fails whatever it did."""
 
     job: str
     ids: dict[str, int]
     upstream: frozenset[str]
+    planned_before: frozenset[str]
     outputs: dict[str, list[str]]
 
     def check(self, add, path: tuple, text: str, what: str) -> None:
         for ref in dict.fromkeys(_JOB_REF.findall(text)):
             if ref not in self.ids:
                 add(path, f"{what} refers to unknown job {ref!r}", _did_you_mean(ref, self.ids))
-            elif ref not in self.upstream:
+            elif ref not in self.upstream and ref not in self.planned_before:
                 add(
                     path,
-                    f"{what} reads job {ref!r}, which job {self.job!r} does not depend on",
-                    f"add {ref!r} to depends_on of job {self.job!r}: without it, job {ref!r} may not have run yet",
+                    f"{what} reads job {ref!r}, which job {self.job!r} does not depend on and which runs after it",
+                    f"add {ref!r} to depends_on of job {self.job!r}",
                 )
         for ref, dotted, quoted in _JOB_OUTPUT_REF.findall(text):
             name = dotted or quoted
@@ -54,6 +56,15 @@ class _JobScope:
             )
             match = closest(name, declared)
             add(path, f"{what} reads jobs.{ref}.outputs.{name}, which job {ref!r} does not declare" + (f" (did you mean {match!r}?)" if match else ""), hint)
+
+
+def _planned_before(jobs) -> dict[str, frozenset[str]]:
+    """The jobs a run starts before each job (the run's plan order); a job in a
+    dependency cycle is in no plan (the cycle is reported) and reads nothing."""
+    from ..runner.plan import plan_jobs
+
+    order = [job.id for job in plan_jobs(list(jobs))]
+    return {job_id: frozenset(order[:i]) for i, job_id in enumerate(order)}
 
 
 def _upstream(jobs) -> dict[str, frozenset[str]]:
@@ -92,9 +103,10 @@ def check_document(document) -> list[Problem]:
             job_ids[job.id] = i
 
     upstream_of = _upstream(spec.jobs)
+    before = _planned_before(spec.jobs)
     declared_outputs = {job.id: list(dict.fromkeys(key for step in job.steps for key in step.outputs)) for job in spec.jobs}
     for i, job in enumerate(spec.jobs):
-        scope = _JobScope(job.id, job_ids, upstream_of.get(job.id, frozenset()), declared_outputs)
+        scope = _JobScope(job.id, job_ids, upstream_of.get(job.id, frozenset()), before.get(job.id, frozenset(job_ids)), declared_outputs)
         for j, dep in enumerate(job.depends_on):
             if dep == job.id:
                 add(("jobs", i, "depends_on", j), f"job {job.id!r} depends on itself")

@@ -94,7 +94,7 @@ jobs:
     steps:
       - {id: s, type: check_items, inputs: {items: [1]}}""" + GREET,
         (5, 11, "jobs[0].when"),
-        "`when` reads job 'greet', which job 'report' does not depend on",
+        "`when` reads job 'greet', which job 'report' does not depend on and which runs after it",
         "add 'greet' to depends_on of job 'report'",
     ),
     (
@@ -185,6 +185,9 @@ jobs:""" + GREET + """
         inputs:
           lock_key: k
           step: {type: external.process, inputs: {command: ["true", 5, "{{ jobs.greet.outputs.count }}"]}}
+  - id: alert
+    when: "jobs.greet.status == 'FAILED'"
+    steps: [{id: s, type: check_items, inputs: {items: [1]}}]
 """)
     result = run_cli("validate", flow, env=base_env(tmp_path))
     assert result.exit_code == 0, result.output
