@@ -23,6 +23,7 @@ $(VENV)/.installed-test: pyproject.toml
 run: $(VENV)/.installed-run
 	$(BIN)/aetherflow run sample_flows/hello.yaml
 	$(BIN)/aetherflow run sample_flows/duckdb_to_sqlite.yaml
+	@echo "aetherflow is installed as $(BIN)/aetherflow; to call it as aetherflow: source $(BIN)/activate"
 
 ## test: set up the environment with test dependencies and run the whole suite
 test: $(VENV)/.installed-test

@@ -79,16 +79,20 @@ def validate_command(session, flow, json_output) -> int:
     from aetherflow_core.errors import SpecError
     from aetherflow_core.prepare import Invocation
     from aetherflow_core.spec import load_flow
+    from aetherflow_core.spec.checks import resource_key_problems
 
     _environment(session, Invocation(flow_path=flow))
     try:
         document = load_flow(flow)
+        problems = resource_key_problems(document)
+        if problems:
+            raise SpecError(problems)
     except SpecError as exc:
         if json_output:
             render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems], "warnings": []})
         else:
             session.err(exc.describe())
-            session.err(f"{len(exc.problems)} problem(s) found in {flow}")
+            session.err(f"{render.counted(len(exc.problems), 'problem')} found in {flow}")
         return 2
     warnings = [p.to_dict() for p in document.warnings]
     if json_output:
@@ -98,10 +102,24 @@ def validate_command(session, flow, json_output) -> int:
             session.err(problem.describe(prefix="warning: "))
         spec = document.spec
         steps = sum(len(job.steps) for job in spec.jobs)
-        summary = f"{flow}: OK ({len(spec.jobs)} jobs, {steps} steps, {len(spec.resources)} resources)"
+        counts = ", ".join((render.counted(len(spec.jobs), "job"), render.counted(steps, "step"), render.counted(len(spec.resources), "resource")))
+        summary = f"{flow}: OK ({counts})"
         if warnings:
-            summary += f" with {len(warnings)} warning(s)"
+            summary += f" with {render.counted(len(warnings), 'warning')}"
         session.out(summary)
+    return 0
+
+
+def graph_command(session: Session, flow: str, output_format: str) -> int:
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.spec import load_flow
+
+    from .graph import FORMATS, RENDERERS, flow_graph
+
+    if output_format not in FORMATS:
+        raise UserError(f"--format {output_format!r} is not supported", hint=f"use {', '.join(FORMATS)}")
+    _environment(session, Invocation(flow_path=flow))
+    session.out(RENDERERS[output_format](flow_graph(load_flow(flow))))
     return 0
 
 
@@ -153,7 +171,8 @@ def resolve_command(session: Session, options: ResolveOptions) -> int:
     document = {
         "flow_id": prepared.document.spec.flow.id,
         "profile": prepared.settings.profile,
-        "fingerprint": prepared.fingerprint,
+        # A fingerprint identifies a resolved configuration: there is none when a resource failed.
+        "fingerprint": prepared.fingerprint if all(row["ok"] for row in rows) else None,
         "vars": prepared.variables.describe(),
         "resources": rows,
     }
@@ -234,3 +253,20 @@ def migrate_command(session: Session, options: MigrateOptions) -> int:
     else:
         render.migration_report(session, migration, written, show_diff=not options.write)
     return 0 if not migration.problems else 2
+
+
+def steps_show_command(session, type_name: str, json_output: bool) -> int:
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.steps.registry import describe_step, step_types
+
+    _environment(session, Invocation())
+    if type_name not in step_types():
+        from aetherflow_core.errors import suggest
+
+        raise UserError(f"unknown step type {type_name!r}{suggest(type_name, step_types())}", hint="list them with `aetherflow steps list`")
+    row = describe_step(type_name)
+    if json_output:
+        render.dump_json(session, row)
+    else:
+        render.step_schema(session, row)
+    return 0

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from .compat import OldFlagsCommand
+from .completion import complete_connector, complete_job, complete_kind, complete_resource, complete_step_type
 from .errors import guard
 from .options import (
     EnvFileOpt,
@@ -33,7 +34,7 @@ from .state_commands import locks_app, runs_app, store_app
 app = typer.Typer(
     name="aetherflow",
     help="Run ops-grade ETL and automation flows declared in YAML.",
-    add_completion=False,
+    add_completion=False,  # our own options: they take the shell as a value
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -56,11 +57,49 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_completion(value: str | None) -> None:
+    if value is not None:
+        from .completion import completion_script
+
+        with guard(False) as session:
+            session.out(completion_script(value))
+        raise typer.Exit()
+
+
+def _install_completion(value: str | None) -> None:
+    if value is not None:
+        from .completion import install_completion
+
+        with guard(False) as session:
+            session.out(install_completion(value))
+        raise typer.Exit()
+
+
 @app.callback()
 def main_callback(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            metavar="bash|zsh|fish",
+            callback=_install_completion,
+            is_eager=True,
+            help="Install completion for this shell (in ~/.bashrc, ~/.zfunc, fish's completions folder).",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            metavar="bash|zsh|fish",
+            callback=_show_completion,
+            is_eager=True,
+            help="Print the completion script of this shell, to install it yourself.",
+        ),
+    ] = None,
 ) -> None:
     """Run ops-grade ETL and automation flows declared in YAML."""
 
@@ -73,20 +112,39 @@ def run(
     env_file: EnvFileOpt = None,
     var: VarOpt = None,
     vars_file: VarsFileOpt = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id; an existing run is resumed.", metavar="ID")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume the latest unfinished run of this flow.")] = False,
-    job: Annotated[list[str] | None, typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.", metavar="ID")] = None,
+    job: Annotated[
+        list[str] | None,
+        typer.Option("--job", help="Run only this job (and its upstream jobs); repeatable.", metavar="JOB", autocompletion=complete_job),
+    ] = None,
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Run exactly this job; upstream outputs come from the last successful run; repeatable.", metavar="ID"),
+        typer.Option(
+            "--only",
+            help="Run exactly this job; upstream outputs come from the last successful run; repeatable.",
+            metavar="JOB",
+            autocompletion=complete_job,
+        ),
     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Do not run this job; repeatable.", metavar="ID")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Do not run this job; repeatable.", metavar="JOB", autocompletion=complete_job),
+    ] = None,
     json_output: JsonOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a flow."""
+    """Run a flow.
+
+    \b
+    Examples:
+      aetherflow run flow.yaml --profile prod
+      aetherflow run flow.yaml --job load        load and the jobs it depends on
+      aetherflow run flow.yaml --resume          continue the latest unfinished run
+      aetherflow run flow.yaml --json | jq .status
+    """
     from .commands import run_command
 
     options = RunOptions(
@@ -117,7 +175,13 @@ def validate(
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Check a flow file without running anything."""
+    """Check a flow file without running anything or connecting.
+
+    \b
+    Examples:
+      aetherflow validate flow.yaml
+      aetherflow validate flow.yaml --json      errors with file, line, column, path, hint
+    """
     from .commands import validate_command
 
     with guard(verbose) as session:
@@ -133,13 +197,21 @@ def resolve(
     env_file: EnvFileOpt = None,
     var: VarOpt = None,
     vars_file: VarsFileOpt = None,
-    resource: Annotated[list[str] | None, typer.Option("--resource", help="Only this resource; repeatable.")] = None,
+    resource: Annotated[
+        list[str] | None, typer.Option("--resource", help="Only this resource; repeatable.", metavar="NAME", autocompletion=complete_resource)
+    ] = None,
     show: Annotated[bool, typer.Option("--show", help="Show final config/options (secrets redacted) and where each value came from.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Build each connector and call check().")] = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Resolve resources without running any step."""
+    """Resolve resources without running any step (--check connects).
+
+    \b
+    Examples:
+      aetherflow resolve flow.yaml --profile prod --show    values and where each came from
+      aetherflow resolve flow.yaml --resource warehouse --check
+    """
     from .commands import resolve_command
 
     options = ResolveOptions(
@@ -159,9 +231,29 @@ def resolve(
     raise typer.Exit(code)
 
 
+@app.command()
+def graph(
+    flow: FlowArg,
+    format: Annotated[
+        str, typer.Option("--format", help="mermaid (for Markdown), dot (Graphviz) or text.", metavar="mermaid|dot|text")
+    ] = "text",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Draw the job graph of a flow (Mermaid, DOT or text).
+
+    Dependencies, `when` gates and the resources each job uses; the flow file is only
+    read, nothing is resolved or connected.
+    """
+    from .commands import graph_command
+
+    with guard(verbose) as session:
+        code = graph_command(session, flow, format)
+    raise typer.Exit(code)
+
+
 @connectors_app.command("list")
 def connectors_list(
-    kind: Annotated[str | None, typer.Option("--kind", help="Only connectors of this kind.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only connectors of this kind.", metavar="KIND", autocompletion=complete_kind)] = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -175,7 +267,7 @@ def connectors_list(
 
 @connectors_app.command("show")
 def connectors_show(
-    name: Annotated[str, typer.Argument(help="KIND/DRIVER, e.g. db/postgres.", metavar="KIND/DRIVER")],
+    name: Annotated[str, typer.Argument(help="KIND/DRIVER, e.g. db/postgres.", metavar="KIND/DRIVER", autocompletion=complete_connector)],
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -214,5 +306,25 @@ def migrate(
     raise typer.Exit(code)
 
 
+@steps_app.command("show")
+def steps_show(
+    step_type: Annotated[str, typer.Argument(help="The step type, e.g. db_extract.", metavar="TYPE", autocompletion=complete_step_type)],
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show a step type's inputs (type, default, help) and outputs."""
+    from .commands import steps_show_command
+
+    with guard(verbose) as session:
+        code = steps_show_command(session, step_type, json_output)
+    raise typer.Exit(code)
+
+
 def main() -> None:
-    app()
+    import os
+
+    if "_AETHERFLOW_COMPLETE" in os.environ:  # the shell asks for completions
+        from typer.completion import completion_init
+
+        completion_init()
+    app(prog_name="aetherflow")

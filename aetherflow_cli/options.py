@@ -12,13 +12,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .completion import complete_profile
+
 if TYPE_CHECKING:
     from aetherflow_core.prepare import Invocation
 
 FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).")]
-ProfilesFileOpt = Annotated[str | None, typer.Option("--profiles-file", help="Profiles YAML file.")]
-EnvFileOpt = Annotated[list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.")]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).", metavar="PROFILE", autocompletion=complete_profile)
+]
+ProfilesFileOpt = Annotated[
+    str | None, typer.Option("--profiles-file", help="Profiles YAML file (default: profiles.yaml beside the flow).", metavar="FILE")
+]
+EnvFileOpt = Annotated[
+    list[str] | None, typer.Option("--env-file", help="Dotenv file overlaid on the environment; repeatable, in order.", metavar="FILE")
+]
 VarOpt = Annotated[
     list[str] | None,
     typer.Option("--var", help="Run variable NAME=VALUE, declared under `vars:` in the flow; repeatable; wins over --vars-file.", metavar="NAME=VALUE"),
@@ -28,7 +36,7 @@ VarsFileOpt = Annotated[
     typer.Option("--vars-file", help="YAML or JSON file mapping run variables to values; repeatable, later files win.", metavar="FILE"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs, and tracebacks with errors.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors in the logs.")]
 LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="Log format on stderr: text or json.", metavar="text|json")]
 StateOpt = Annotated[

@@ -17,6 +17,11 @@ from .errors import Session
 _STATUS_STYLE = {Status.SUCCESS: "green", Status.SKIPPED: "yellow", Status.FAILED: "red", Status.BLOCKED: "magenta"}
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def is_terminal(stream=None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()
@@ -47,11 +52,13 @@ def _rich_table(session: Session, title: str | None, columns: list[str], rows: l
 def _plain_table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     if title:
         session.out(title)
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    # A cell of several lines (an error and its hint) continues under its own column.
+    cells = [[("" if v is None else str(v)).splitlines() or [""] for v in row] for row in rows]
+    widths = [max([len(c)] + [len(line) for r in cells for line in r[i]]) for i, c in enumerate(columns)]
     session.out("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
     for row in cells:
-        session.out("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        for n in range(max(len(cell) for cell in row)):
+            session.out("  ".join((cell[n] if n < len(cell) else "").ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def table(session: Session, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
@@ -190,7 +197,8 @@ def resolve_report(session: Session, document: dict, *, show: bool, check: bool)
             leaves = _flatten(row["config"], "config") + _flatten(row["options"], "options")
             values = [[path, json.dumps(value, default=str, ensure_ascii=False), _source(row, path)] for path, value in leaves]
             table(session, f"resource {row['name']} ({row['kind']}/{row['driver']})", ["key", "value", "source"], values)
-    session.out(f"fingerprint: {document['fingerprint']}")
+    if document["fingerprint"]:
+        session.out(f"fingerprint: {document['fingerprint']}")
 
 
 def connectors_table(session: Session, rows: list[dict]) -> None:
@@ -226,6 +234,21 @@ def steps_table(session: Session, rows: list[dict]) -> None:
             inputs = ", ".join(f"{k}*" if v["required"] else k for k, v in row["inputs"].items())
         body.append([row["type"], row["summary"], inputs, ", ".join(row["outputs"]), row["origin"]])
     table(session, None, ["type", "summary", "inputs (* required)", "outputs", "origin"], body)
+
+
+def step_schema(session: Session, row: dict) -> None:
+    session.out(f"{row['type']}: {row['summary']}")
+    session.out(f"origin: {row['origin']}")
+    if row["inputs"] is None:
+        required = ", ".join(row["required_inputs"])
+        session.out(f"inputs: not declared (any accepted){'; required: ' + required if required else ''}")
+    else:
+        body = [
+            [key, f["type"], "yes" if f["required"] else "", "" if f["default"] is None else json.dumps(f["default"], default=str), f["help"]]
+            for key, f in row["inputs"].items()
+        ]
+        table(session, "inputs", ["input", "type", "required", "default", "help"], body)
+    session.out(f"outputs: {', '.join(row['outputs']) or 'none declared'}")
 
 
 class _RichProgress:

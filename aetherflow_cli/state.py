@@ -191,7 +191,7 @@ def locks_release_command(session: Session, options: StateOptions, key: str, for
                     f"not releasing lock {key!r} (held by {lock['owner']}) without confirmation: no terminal to ask on",
                     hint="pass --force to release it anyway",
                 )
-            question = f"Release lock {key!r} held by {lock['owner']} ({render.lock_state(lock)}, expires in {lock['expires_in_seconds']:g}s)?"
+            question = f"Lock {key!r} is held by {lock['owner']}: {render.lock_state(lock)}, expires in {lock['expires_in_seconds']:g} s. Release it?"
             if not typer.confirm(question, default=False, err=True):
                 session.err("not released")
                 return 1

@@ -28,7 +28,7 @@ NameArg = Annotated[str, typer.Argument(help="The persisted value's name (read a
 @runs_app.command("list")
 def runs_list(
     flow: Annotated[str | None, typer.Argument(help="A flow file: list its runs, from its state.", metavar="FLOW")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Show at most this many runs, newest first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many runs, newest first (default 20).", min=1, metavar="N", show_default=False)] = 20,
     state: StateOpt = None,
     env_file: EnvFileOpt = None,
     json_output: JsonOpt = False,

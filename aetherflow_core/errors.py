@@ -110,6 +110,19 @@ class ResolutionError(UserError):
     """A resource, profile, template or secret could not be resolved."""
 
 
+class ResolutionErrors(ResolutionError):
+    """Several resources could not be resolved: every error, in the flow's order."""
+
+    def __init__(self, errors: list[AetherflowError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, hint=first.hint, location=first.location)
+        self.exit_code = max(error.exit_code for error in self.errors)
+
+    def describe(self) -> str:
+        return "\n".join(error.describe() for error in self.errors)
+
+
 class TemplateError(ResolutionError):
     """A template failed to render (missing name, unsafe access, syntax)."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .env import EnvSnapshot
-from .errors import AetherflowError, ProfileError
+from .errors import AetherflowError, ProfileError, ResolutionErrors
 from .plugins import load_plugins
 from .profiles import Profiles, load_profiles
 from .redaction import Scrubber, is_secret_key
@@ -175,10 +175,13 @@ def prepare_flow(
     )
 
 
-def raise_first_error(prepared: PreparedFlow) -> None:
+def raise_resolution_errors(prepared: PreparedFlow) -> None:
+    """The profiles' error, else every resource that could not be resolved, as ``resolve``
+    lists them."""
     if prepared.profile_error is not None:
         raise prepared.profile_error
-    for resource in prepared.resources:
-        if resource.error is not None:
-            error: AetherflowError = resource.error
-            raise error
+    errors: list[AetherflowError] = [resource.error for resource in prepared.failed()]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ResolutionErrors(errors)

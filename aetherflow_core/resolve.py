@@ -17,7 +17,7 @@ from typing import Any
 
 from . import upstream
 from .connectors import registry
-from .connectors.schema import CoercionError, Schema, coerce, is_unset, settle
+from .connectors.schema import CoercionError, Schema, coerce, is_unset, settle, unknown_key
 from .decode import DecodeMarks, DecodeSpecError, parse_decode
 from .env import EnvSnapshot
 from .errors import AetherflowError, Location, ResolutionError, SecretsError, suggest
@@ -236,14 +236,8 @@ class ResourceResolver:
         for key in given if schema is not None else ():
             if key not in schema:
                 path = f"{section}.{key}"
-                known = f"known {section} keys: {', '.join(sorted(schema))} (see `aetherflow connectors show {resolved.kind}/{resolved.driver}`)"
-                rewrite = upstream.key_hint(section, key, schemas)
-                raise ResolutionError(
-                    f"resource {resolved.name!r}: unknown {section} key {key!r} for {resolved.kind}/{resolved.driver}"
-                    f"{'' if rewrite else suggest(key, schema)}",
-                    hint=rewrite or known,
-                    location=self._locate(origins.get(path), path, resolved.name, key=True),
-                )
+                message, hint = unknown_key(resolved.name, resolved.kind, resolved.driver, section, key, schemas)
+                raise ResolutionError(message, hint=hint, location=self._locate(origins.get(path), path, resolved.name, key=True))
         values = settle(given, schema)
         setattr(resolved, section, values)
         defaulted = {key for key in values if is_unset(given.get(key))}

@@ -75,6 +75,19 @@ def settle(values: Mapping[str, Any] | None, schema: Schema | None) -> dict[str,
     return settled
 
 
+def unknown_key(resource: str, kind: str, driver: str, section: str, key: str, schemas: dict[str, Schema | None]) -> tuple[str, str]:
+    """The message and hint for a ``config``/``options`` key the connector does not declare
+    (``resolve`` and ``validate`` say the same)."""
+    from .. import upstream
+    from ..errors import suggest
+
+    schema = schemas[section] or {}
+    rewrite = upstream.key_hint(section, key, schemas)
+    message = f"resource {resource!r}: unknown {section} key {key!r} for {kind}/{driver}{'' if rewrite else suggest(key, schema)}"
+    known = f"known {section} keys: {', '.join(sorted(schema))} (see `aetherflow connectors show {kind}/{driver}`)"
+    return message, rewrite or known
+
+
 def coerce(value: Any, field: Field) -> Any:
     """``value`` converted to the field's type; strings are parsed, others checked."""
     if value is None:

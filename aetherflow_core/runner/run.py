@@ -20,7 +20,7 @@ from ..context import no_progress
 from ..errors import AetherflowError, Interrupted, LockHeldError, PersistError, SelectionError, UserError, VariableError
 from ..locks import LockManager, process_alive
 from ..logs import get_logger
-from ..prepare import PreparedFlow, raise_first_error
+from ..prepare import PreparedFlow, raise_resolution_errors
 from ..spec.models import DEFAULT_WORK_ROOT, ID_HINT, JobSpec, is_name
 from ..state import flow_state_location
 from ..state.base import StateStore
@@ -155,7 +155,7 @@ class Runner:
             self._resume_variables(existing, warnings)
         self.prepared.variables.require()
         upstream = self._upstream_records(store, plan)
-        raise_first_error(self.prepared)
+        raise_resolution_errors(self.prepared)
         work_root = self._work_root()
         previous = self._record_run(store, flow_id, existing)
         run_id = self.run_id
@@ -288,7 +288,10 @@ class Runner:
         if run_id is None and self.resume_latest:
             run_id = store.latest_unfinished_run(flow_id)
             if run_id is None:
-                warnings.append(f"no unfinished run of flow {flow_id!r} to resume; starting a new run")
+                raise UserError(
+                    f"no unfinished run of flow {flow_id!r} to resume",
+                    hint="run without --resume to start a new run; `aetherflow runs list FLOW` shows its runs",
+                )
         existing = store.get_run(run_id) if run_id else None
         if existing is None:
             return None

@@ -11,6 +11,7 @@ text, where values belong in ``params`` (a value pasted into SQL is an injection
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from .. import upstream
@@ -33,6 +34,68 @@ from ..variables import VAR_NAME_PATTERN
 _STEP_REF = re.compile(r"\bsteps\.([A-Za-z0-9_-]+)")
 _JOB_REF = re.compile(r"\bjobs\.([A-Za-z0-9_-]+)")
 _NAME = re.compile(VAR_NAME_PATTERN)
+_JOB_OUTPUT_REF = re.compile(r"""\bjobs\.([A-Za-z0-9_-]+)\.outputs(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([^'"]+)['"]\s*\])""")
+
+
+@dataclass(frozen=True)
+class _JobScope:
+    """What the templates of one job may read of the other jobs, and what each job
+    declares as outputs. A job that is neither upstream of this one nor planned before
+    it has not run when this one starts: reading it fails whatever it did."""
+
+    job: str
+    ids: dict[str, int]
+    upstream: frozenset[str]
+    planned_before: frozenset[str]
+    outputs: dict[str, list[str]]
+
+    def check(self, add, path: tuple, text: str, what: str) -> None:
+        for ref in dict.fromkeys(_JOB_REF.findall(text)):
+            if ref not in self.ids:
+                add(path, f"{what} refers to unknown job {ref!r}", _did_you_mean(ref, self.ids))
+            elif ref not in self.upstream and ref not in self.planned_before:
+                add(
+                    path,
+                    f"{what} reads job {ref!r}, which job {self.job!r} does not depend on and which runs after it",
+                    f"add {ref!r} to depends_on of job {self.job!r}",
+                )
+        for ref, dotted, quoted in _JOB_OUTPUT_REF.findall(text):
+            name = dotted or quoted
+            declared = self.outputs.get(ref)
+            if declared is None or name in declared:
+                continue
+            hint = (
+                f"job {ref!r} declares: {', '.join(declared)}"
+                if declared
+                else f"job {ref!r} declares no outputs; a step's `outputs:` promotes values to its job's outputs"
+            )
+            match = closest(name, declared)
+            add(path, f"{what} reads jobs.{ref}.outputs.{name}, which job {ref!r} does not declare" + (f" (did you mean {match!r}?)" if match else ""), hint)
+
+
+def _planned_before(jobs) -> dict[str, frozenset[str]]:
+    """The jobs a run starts before each job (the run's plan order); a job in a
+    dependency cycle is in no plan (the cycle is reported) and reads nothing."""
+    from ..runner.plan import plan_jobs
+
+    order = [job.id for job in plan_jobs(list(jobs))]
+    return {job_id: frozenset(order[:i]) for i, job_id in enumerate(order)}
+
+
+def _upstream(jobs) -> dict[str, frozenset[str]]:
+    """Every job's direct and indirect dependencies (cycles are reported elsewhere)."""
+    direct = {job.id: set(job.depends_on) for job in jobs}
+    found: dict[str, frozenset[str]] = {}
+    for job_id in direct:
+        seen: set[str] = set()
+        todo = list(direct[job_id])
+        while todo:
+            dep = todo.pop()
+            if dep not in seen and dep != job_id:
+                seen.add(dep)
+                todo.extend(direct.get(dep, ()))
+        found[job_id] = frozenset(seen)
+    return found
 
 
 def _did_you_mean(name: str, candidates) -> str | None:
@@ -54,17 +117,18 @@ def check_document(document) -> list[Problem]:
         else:
             job_ids[job.id] = i
 
+    upstream_of = _upstream(spec.jobs)
+    before = _planned_before(spec.jobs)
+    declared_outputs = {job.id: list(dict.fromkeys(key for step in job.steps for key in step.outputs)) for job in spec.jobs}
     for i, job in enumerate(spec.jobs):
+        scope = _JobScope(job.id, job_ids, upstream_of.get(job.id, frozenset()), before.get(job.id, frozenset(job_ids)), declared_outputs)
         for j, dep in enumerate(job.depends_on):
             if dep == job.id:
                 add(("jobs", i, "depends_on", j), f"job {job.id!r} depends on itself")
             elif dep not in job_ids:
                 add(("jobs", i, "depends_on", j), f"unknown job {dep!r} in depends_on", _did_you_mean(dep, job_ids))
-        if job.when is not None:
-            _check_template(add, ("jobs", i, "when"), job.when, WHEN_ROOTS, expression=True)
-            for ref in _JOB_REF.findall(job.when):
-                if ref not in job_ids:
-                    add(("jobs", i, "when"), f"`when` refers to unknown job {ref!r}", _did_you_mean(ref, job_ids))
+        if job.when is not None and _check_template(add, ("jobs", i, "when"), job.when, WHEN_ROOTS, expression=True):
+            scope.check(add, ("jobs", i, "when"), job.when, "`when`")
         step_ids: dict[str, int] = {}
         for k, step in enumerate(job.steps):
             base = ("jobs", i, "steps", k)
@@ -72,7 +136,9 @@ def check_document(document) -> list[Problem]:
                 add(base + ("id",), f"duplicate step id {step.id!r} in job {job.id!r}", f"first used at steps[{step_ids[step.id]}]")
             earlier = dict(step_ids)
             step_ids.setdefault(step.id, k)
-            _check_step(add, base, step, spec, earlier, job_ids)
+            _check_retry(add, base, step)
+            _check_step(add, base, step.type, step.inputs, spec, earlier, scope)
+            _walk_templates(add, base + ("outputs",), step.outputs, OUTPUT_ROOTS, earlier_steps=earlier, scope=scope)
 
     cycle = _find_cycle(spec.jobs)
     if cycle:
@@ -107,7 +173,7 @@ def check_document(document) -> list[Problem]:
     if state.backend == "sqlite" and state.dsn:
         add(("flow", "state", "dsn"), "a dsn is only used by the postgres state backend", "use `path:` for sqlite, or `backend: postgres`")
     _check_variables(add, document)
-    _check_handlers(add, spec, job_ids)
+    _check_handlers(add, spec, _JobScope("handlers", job_ids, frozenset(job_ids), frozenset(job_ids), declared_outputs))
     _check_persist(add, spec)
     return problems
 
@@ -177,7 +243,8 @@ def _check_variables(add, document) -> None:
             walk(value, (key,))
 
 
-def _check_handlers(add, spec, job_ids: dict) -> None:
+def _check_handlers(add, spec, scope: _JobScope) -> None:
+    """Handler steps run after every job: they may read any job's outputs."""
     for event in ("on_failure", "on_success", "always"):
         step_ids: dict[str, int] = {}
         for k, step in enumerate(getattr(spec.handlers, event)):
@@ -188,7 +255,9 @@ def _check_handlers(add, spec, job_ids: dict) -> None:
                 add(base + ("persist",), "a handler step cannot persist values", "handlers run after the run's values are written; persist from a job's step")
             earlier = dict(step_ids)
             step_ids.setdefault(step.id, k)
-            _check_step(add, base, step, spec, earlier, job_ids, roots=HANDLER_ROOTS, output_roots=HANDLER_OUTPUT_ROOTS)
+            _check_retry(add, base, step)
+            _check_step(add, base, step.type, step.inputs, spec, earlier, scope, roots=HANDLER_ROOTS)
+            _walk_templates(add, base + ("outputs",), step.outputs, HANDLER_OUTPUT_ROOTS, earlier_steps=earlier, scope=scope)
 
 
 def _check_persist(add, spec) -> None:
@@ -207,9 +276,7 @@ def _check_persist(add, spec) -> None:
                 _walk_templates(add, path, value, OUTPUT_ROOTS)
 
 
-def _check_step(
-    add, base: tuple, step, spec, earlier_steps: dict, job_ids: dict, *, roots=STEP_ROOTS, output_roots=OUTPUT_ROOTS
-) -> None:
+def _check_retry(add, base: tuple, step) -> None:
     if step.retry is not None and step.retry.longest_wait() > MAX_DELAY_SECONDS:
         retry = step.retry
         add(
@@ -219,51 +286,121 @@ def _check_step(
             "lower max_attempts, delay_seconds or backoff",
             key=True,
         )
-    if step.type not in step_types():
+
+
+def resource_key_problems(document) -> list[Problem]:
+    """``config`` and ``options`` keys of the flow's resources that their connector does
+    not declare. Reads the connectors' schemas, which imports no driver; a connector that
+    cannot be loaded is left to ``resolve``, which says what to install."""
+    from ..connectors import registry
+    from ..connectors.schema import unknown_key
+
+    problems = []
+    for name, resource in document.spec.resources.items():
+        try:
+            config, options = registry.declared_schemas(registry.get_entry(resource.kind, resource.driver))
+        except Exception:  # noqa: BLE001 - unknown or unloadable connectors are reported elsewhere
+            continue
+        schemas = {"config": config, "options": options}
+        for section, schema in schemas.items():
+            if schema is None:
+                continue
+            for key in getattr(resource, section):
+                if key not in schema:
+                    message, hint = unknown_key(name, resource.kind, resource.driver, section, key, schemas)
+                    problems.append(Problem(document.locate("resources", name, section, key, key=True), message, hint))
+    return problems
+
+
+def _check_step(
+    add, base: tuple, type_name: str, inputs: dict, spec, earlier_steps: dict, scope: _JobScope, *, templates: bool = True, roots=STEP_ROOTS
+) -> None:
+    """A step's type and inputs (``base`` is the step's path). ``templates=False`` for an
+    inner step, whose templates were walked as part of the outer step's input."""
+    if type_name not in step_types():
         known = step_types()
-        hint = upstream.step_type_hint(step.type, known) or _did_you_mean(step.type, known) or f"known step types: {', '.join(known)}"
-        add(base + ("type",), f"unknown step type {step.type!r}", hint)
+        hint = upstream.step_type_hint(type_name, known) or _did_you_mean(type_name, known) or f"known step types: {', '.join(known)}"
+        add(base + ("type",), f"unknown step type {type_name!r}", hint)
         return
     try:
-        cls = get_step(step.type)
+        cls = get_step(type_name)
     except AetherflowError as exc:
         add(base + ("type",), exc.message, exc.hint)
         return
     declared = cls.inputs
-    for name, value in step.inputs.items():
+    for name, value in inputs.items():
         path = base + ("inputs", name)
         if declared is None:
             # Not declared: the step takes any input; only templates can be checked.
-            if _has_template(value):
-                _walk_templates(add, path, value, roots, earlier_steps=earlier_steps, job_ids=job_ids)
+            if templates and _has_template(value):
+                _walk_templates(add, path, value, roots, earlier_steps=earlier_steps, scope=scope)
             continue
         if name not in declared:
             add(
                 path,
-                f"unknown input {name!r} for step type {step.type!r}",
-                upstream.input_hint(step.type, name)
+                f"unknown input {name!r} for step type {type_name!r}",
+                upstream.input_hint(type_name, name)
                 or _did_you_mean(name, declared)
-                or (f"inputs of {step.type}: {', '.join(declared)}" if declared else f"step type {step.type} takes no inputs"),
+                or (f"inputs of {type_name}: {', '.join(declared)}" if declared else f"step type {type_name} takes no inputs"),
                 key=True,
             )
             continue
         if _has_template(value):
-            _walk_templates(add, path, value, roots, earlier_steps=earlier_steps, job_ids=job_ids)
-            continue
-        message = declared[name].check(value)
-        if message:
-            add(path, f"input {name!r}: {message}")
-        elif declared[name].resource and isinstance(value, str) and value not in spec.resources:
-            add(path, f"unknown resource {value!r}", _did_you_mean(value, spec.resources) or f"resources of this flow: {', '.join(spec.resources) or 'none'}")
-    for name in cls.required_names():
-        if name not in step.inputs:
-            add(
-                base + ("inputs",) if step.inputs else base,
-                f"missing required input {name!r} for step type {step.type!r}",
-                f"add `{name}:` under inputs",
-                key=bool(step.inputs),
+            if templates:
+                _walk_templates(add, path, value, roots, earlier_steps=earlier_steps, scope=scope)
+            if not isinstance(value, list):
+                continue
+        else:
+            message = declared[name].check(value)
+            if message:
+                add(path, f"input {name!r}: {message}")
+                continue
+            if declared[name].resource and isinstance(value, str) and value not in spec.resources:
+                known = f"resources of this flow: {', '.join(spec.resources) or 'none'}"
+                add(path, f"unknown resource {value!r}", _did_you_mean(value, spec.resources) or known)
+        bad_item = declared[name].check_items(value)
+        if bad_item is not None:
+            item, message = bad_item
+            hint = (
+                f"YAML reads an unquoted {str(value[item]).lower()} as a boolean; quote it if a word was meant: \"{str(value[item]).lower()}\""
+                if isinstance(value[item], bool)
+                else None
             )
-    _walk_templates(add, base + ("outputs",), step.outputs, output_roots, earlier_steps=earlier_steps, job_ids=job_ids)
+            add(path + (item,), f"input {name!r}, item {item}: {message}", hint)
+    for name in cls.required_names():
+        if name not in inputs:
+            add(
+                base + ("inputs",) if inputs else base,
+                f"missing required input {name!r} for step type {type_name!r}",
+                f"add `{name}:` under inputs",
+                key=bool(inputs),
+            )
+    inner = inputs.get(cls.inner_step) if cls.inner_step else None
+    if isinstance(inner, dict):
+        _check_inner_step(add, base + ("inputs", cls.inner_step), cls, inner, spec, earlier_steps, scope, roots)
+
+
+_INNER_STEP_KEYS = ("type", "id", "inputs")
+
+
+def _check_inner_step(add, base: tuple, outer, inner: dict, spec, earlier_steps: dict, scope: _JobScope, roots=STEP_ROOTS) -> None:
+    """The step a step such as ``with_lock`` runs, checked like one of the job's steps."""
+    for key in inner:
+        if key not in _INNER_STEP_KEYS:
+            add(base + (key,), f"unknown key {key!r} in the inner step of {outer.type}", f"an inner step has {', '.join(_INNER_STEP_KEYS)}", key=True)
+    type_name = inner.get("type")
+    if not isinstance(type_name, str) or not type_name or _has_template(type_name):
+        if not isinstance(type_name, str) or not type_name:
+            add(base, f"the inner step of {outer.type} needs a `type`", "for example: step: {type: db_execute, inputs: {...}}")
+        return
+    if type_name == outer.type:
+        add(base + ("type",), f"the inner step of {outer.type} cannot be another {outer.type}")
+        return
+    inputs = inner.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        add(base + ("inputs",), f"the inputs of the inner step of {outer.type} must be a mapping")
+        return
+    _check_step(add, base, type_name, inputs, spec, earlier_steps, scope, templates=False, roots=roots)
 
 
 def _has_template(value: Any) -> bool:
@@ -274,13 +411,13 @@ def _has_template(value: Any) -> bool:
     return ENGINE.is_template(value)
 
 
-def _walk_templates(add, path: tuple, value: Any, roots, *, earlier_steps: dict | None = None, job_ids: dict | None = None) -> None:
+def _walk_templates(add, path: tuple, value: Any, roots, *, earlier_steps: dict | None = None, scope: _JobScope | None = None) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _walk_templates(add, path + (k,), v, roots, earlier_steps=earlier_steps, job_ids=job_ids)
+            _walk_templates(add, path + (k,), v, roots, earlier_steps=earlier_steps, scope=scope)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _walk_templates(add, path + (i,), v, roots, earlier_steps=earlier_steps, job_ids=job_ids)
+            _walk_templates(add, path + (i,), v, roots, earlier_steps=earlier_steps, scope=scope)
     elif ENGINE.is_template(value):
         if not _check_template(add, path, value, roots):
             return
@@ -288,10 +425,8 @@ def _walk_templates(add, path: tuple, value: Any, roots, *, earlier_steps: dict 
             for ref in _STEP_REF.findall(value):
                 if ref not in earlier_steps:
                     add(path, f"template refers to step {ref!r}, which does not run earlier in this job", _did_you_mean(ref, earlier_steps))
-        if job_ids is not None:
-            for ref in _JOB_REF.findall(value):
-                if ref not in job_ids:
-                    add(path, f"template refers to unknown job {ref!r}", _did_you_mean(ref, job_ids))
+        if scope is not None:
+            scope.check(add, path, value, "template")
 
 
 def _check_template(add, path: tuple, text: str, roots, *, expression: bool = False) -> bool:
@@ -306,7 +441,12 @@ def _check_template(add, path: tuple, text: str, roots, *, expression: bool = Fa
         return False
     error = ENGINE.check_syntax(text)
     if error:
-        add(path, f"template syntax error: {error}", "check the {{ }} braces and the expression")
+        hint = (
+            "check the expression: a `when` is a bare expression, such as jobs.a.outputs.count > 0"
+            if expression
+            else "check the {{ }} braces and the expression"
+        )
+        add(path, f"{'expression' if expression else 'template'} syntax error: {error}", hint)
         return False
     return True
 

@@ -32,7 +32,8 @@ class Input:
 
     ``type`` is a Python type or a tuple of them (``object`` accepts anything);
     ``choices`` restricts values; ``minimum``/``maximum`` bound a number (numbers must
-    be finite in any case); ``resource=True`` means the value names a resource.
+    be finite in any case); ``resource=True`` means the value names a resource;
+    ``items``, for a list, the types its items may have (``validate`` checks them).
     """
 
     type: type | tuple[type, ...] = object
@@ -43,6 +44,7 @@ class Input:
     resource: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    items: tuple[type, ...] | None = None
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -67,6 +69,17 @@ class Input:
                 return f"must be at least {self.minimum:g}, got {value!r}"
             if self.maximum is not None and value > self.maximum:
                 return f"must be at most {self.maximum:g}, got {value!r}"
+        return None
+
+    def check_items(self, value: Any) -> tuple[int, str] | None:
+        """The first item of a list that ``items`` does not allow: its index and a message."""
+        if self.items is None or not isinstance(value, list):
+            return None
+        for i, item in enumerate(value):
+            if isinstance(item, str) and "{{" in item:
+                continue
+            if not any(fits(item, t) for t in self.items):
+                return i, f"expected {types_name(self.items)}, got {value_type_name(item)} {item!r}"
         return None
 
 
@@ -106,6 +119,9 @@ class Step:
     inputs: ClassVar[dict[str, Input] | None] = None
     required_inputs: ClassVar[Collection[str]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
+    #: The input holding an inner step ``{type, id, inputs}`` this step runs, if any:
+    #: ``validate`` checks the inner step's inputs like those of any step.
+    inner_step: ClassVar[str | None] = None
 
     def run(self, ctx, inputs: dict[str, Any]) -> StepResult:  # pragma: no cover - interface
         raise NotImplementedError

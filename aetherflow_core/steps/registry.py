@@ -118,28 +118,28 @@ def get_step(type_name: str) -> type[Step]:
     return cls
 
 
-def list_steps() -> list[dict[str, Any]]:
-    rows = []
-    for name in step_types():
-        cls = get_step(name)
-        rows.append(
-            {
-                "type": name,
-                "origin": _origins.get(name, "builtin"),
-                "summary": cls.summary,
-                "inputs": None
-                if cls.inputs is None
-                else {
-                    key: {
-                        "type": spec.type_name(),
-                        "required": spec.required,
-                        "default": spec.default,
-                        "help": spec.help,
-                    }
-                    for key, spec in cls.inputs.items()
-                },
-                "required_inputs": cls.required_names(),
-                "outputs": list(cls.outputs),
+def describe_step(name: str) -> dict[str, Any]:
+    """One step type as ``steps list --json`` and ``steps show`` print it."""
+    cls = get_step(name)
+    return {
+        "type": name,
+        "origin": _origins.get(name, "builtin"),
+        "summary": cls.summary,
+        "inputs": None
+        if cls.inputs is None
+        else {
+            key: {
+                "type": spec.type_name(),
+                "required": spec.required,
+                "default": spec.default,
+                "help": spec.help,
             }
-        )
-    return rows
+            for key, spec in cls.inputs.items()
+        },
+        "required_inputs": cls.required_names(),
+        "outputs": list(cls.outputs),
+    }
+
+
+def list_steps() -> list[dict[str, Any]]:
+    return [describe_step(name) for name in step_types()]

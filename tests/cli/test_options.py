@@ -13,15 +13,15 @@ from aetherflow_cli.options import ResolveOptions, RunOptions
 
 COMMANDS = [
     ["run"], ["validate"], ["resolve"], ["connectors", "list"], ["connectors", "show"], ["steps", "list"],
-    ["runs", "list"], ["runs", "show"], ["locks", "list"], ["locks", "release"],
+    ["runs", "list"], ["runs", "show"], ["locks", "list"], ["locks", "release"], ["graph"], ["steps", "show"],
 ]
 
 
 def option_help(command: list[str], option: str) -> str | None:
-    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}, terminal_width=200, max_content_width=200)
     assert result.exit_code == 0, result.output
     for line in result.output.splitlines():
-        if re.search(rf"(^|\s){re.escape(option)}\b", line):
+        if line.strip().startswith("-") and re.search(rf"(^|\s){re.escape(option)}\b", line):  # not the examples
             return re.sub(r"\s+", " ", line.strip())
     return None
 

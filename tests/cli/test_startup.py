@@ -44,7 +44,15 @@ def test_importing_the_cli_imports_no_driver():
 
 @pytest.mark.parametrize(
     "args",
-    [("--help",), ("connectors", "list"), ("connectors", "list", "--json"), ("connectors", "show", "db/postgres"), ("steps", "list"), ("--version",)],
+    [
+        ("--help",),
+        ("connectors", "list"),
+        ("connectors", "list", "--json"),
+        ("connectors", "show", "db/postgres"),
+        ("steps", "list"),
+        ("steps", "show", "db_extract"),
+        ("--version",),
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_cheap_commands_import_no_driver(args):

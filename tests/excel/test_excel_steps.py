@@ -198,6 +198,23 @@ def test_without_openpyxl_the_error_says_what_to_install(ctx, monkeypatch):
     assert "aetherflow[excel]" in caught.value.hint
 
 
+def test_fill_reads_a_csv_in_its_own_dialect(ctx):
+    """A cp1252 export with semicolons, German dates, decimal text and a NULL token."""
+    (ctx.workspace / "orders_de.csv").write_bytes(
+        "id;customer;amount;ordered_at\n1;Zoë €;10.5;01.05.2024 10:00\n2;NULL;20;\n3;'a;b';NULL;02.05.2024 11:30\n".encode("cp1252")
+    )
+    dialect = {"delimiter": ";", "quote": "'", "encoding": "cp1252", "null": "NULL", "timestamp_format": "%d.%m.%Y %H:%M"}
+    result = fill(ctx, data={"table": "Orders", "input": "orders_de.csv", **dialect})
+    assert sheet_rows(Path(result.outputs["path"]), "Data") == [
+        ["id", "customer", "amount", "ordered_at"],
+        [1.0, "Zoë €", 10.5, dt.datetime(2024, 5, 1, 10, 0)],
+        [2.0, "", 20.0, ""],
+        [3.0, "a;b", "", dt.datetime(2024, 5, 2, 11, 30)],
+    ]
+    with pytest.raises(StepInputError, match=r"data\[0\]: unknown text encoding 'cp-1252'"):
+        fill(ctx, data={"table": "Orders", "input": "orders_de.csv", "encoding": "cp-1252"})
+
+
 # -- excel_read -------------------------------------------------------------------------------------
 
 
@@ -233,6 +250,20 @@ def test_read_a_range_into_csv_with_both_engines(ctx, workbook, engine):
     midnight = "" if engine == "calamine" else " 00:00:00.000000"  # openpyxl cannot tell a date from midnight
     assert lines[1:3] == [f'1,"Zoë","a",10.5,2024-05-01{midnight}', f'2,,"b",20,2024-05-02{midnight}']
     assert lines[3].startswith('3,"Ann","c",-1.25,')
+
+
+def test_read_writes_csv_in_the_dialect_asked_for(ctx, workbook):
+    dialect = {"delimiter": ";", "encoding": "utf-8-sig", "null": "NULL", "line_terminator": "crlf", "date_format": "%d.%m.%Y"}
+    result = run_step("excel_read", ctx, input=workbook, output="de.csv", range="B4:F8", engine="calamine", **dialect)
+    data = Path(result.outputs["path"]).read_bytes()
+    assert data.decode("utf-8") == (
+        "\ufeffid;name;name_2;column_4;paid_on\r\n"
+        '1;"Zoë";"a";10.5;"01.05.2024"\r\n'
+        '2;NULL;"b";20;"02.05.2024"\r\n'
+        '3;"Ann";"c";-1.25;NULL\r\n'
+    )
+    with pytest.raises(StepInputError, match="step type 'excel_read': delimiter applies to csv and tsv files only, not to parquet"):
+        run_step("excel_read", ctx, input=workbook, output="x.parquet", delimiter=";")
 
 
 def test_read_without_a_range_starts_at_the_first_used_cell(ctx, workbook):

@@ -51,9 +51,14 @@ jobs:
     steps: [{id: s, type: test.echo, inputs: {values: {seen: 1}}}]
   - id: load
     depends_on: [probe]
-    when: "jobs.probe.outputs.rows > 0"
+    when: "jobs.probe.outputs['ro' ~ 'ws'] > 0"
     steps: [{id: s, type: test.echo}]
 """)
     result = run_cli("run", flow, "--json", env=cli_env)
     assert result.exit_code == 2, result.output
     assert {job["id"]: job["status"] for job in result.json["jobs"]} == {"probe": "SUCCESS", "load": "FAILED"}
+    # Written literally, the output nobody declares is refused before the run starts.
+    flow.write_text(flow.read_text().replace("outputs['ro' ~ 'ws']", "outputs.rows"))
+    refused = run_cli("run", flow, "--json", env=cli_env)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "reads jobs.probe.outputs.rows, which job 'probe' does not declare" in refused.stderr

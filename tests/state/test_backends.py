@@ -192,8 +192,9 @@ def test_resume_picks_the_latest_unfinished_run_reuses_finished_steps_and_feeds_
     assert "step.reused" in resumed.stderr
 
     again = other.run("run", flow, "--resume")
-    assert again.exit_code == 0
-    assert "no unfinished run of flow 'resume' to resume; starting a new run" in again.stderr
+    assert again.exit_code == 2
+    assert "error: no unfinished run of flow 'resume' to resume\n  hint: run without --resume to start a new run" in again.stderr
+    assert "Traceback" not in again.stderr
 
 
 def test_resuming_after_the_flow_file_changed_warns(backend, hosts):

@@ -260,7 +260,10 @@ def test_with_lock_fails_after_wait_seconds_naming_the_holder(backend, hosts):
 
 def test_with_lock_rejects_a_bad_inner_step_before_taking_the_lock(backend, hosts):
     host, _ = hosts
-    flow = write_flow_for(hosts, "bad.yaml", with_lock_flow("bad", backend.state_yaml, "k3", 30, 0, "{type: check_items, inputs: {itemz: [1]}}"))
+    # A literal inner step is checked before the run starts (tests/spec/test_validate_knowable.py);
+    # one whose type is only known once rendered is checked by the step, before the lock.
+    inner = "{type: \"{{ 'check_items' }}\", inputs: {itemz: [1]}}"
+    flow = write_flow_for(hosts, "bad.yaml", with_lock_flow("bad", backend.state_yaml, "k3", 30, 0, inner))
     result = host.run("run", flow, "--json")
     assert result.exit_code == 2
     assert "unknown input 'itemz'" in result.json["jobs"][0]["steps"][0]["error"]

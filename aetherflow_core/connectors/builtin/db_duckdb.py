@@ -12,12 +12,14 @@ work in parallel with their own transactions.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ...atomic import display_name
 from ...errors import ConnectorConfigError
-from ...tabular import TableFormat
+from ...tabular import BLOCK_SIZE, CsvSource, TableFormat, open_encoded, write_plain_csv
 from ..base import ProgressCallback
 from ..families.db import DatabaseConnector, Params
 from ..schema import Field
@@ -119,19 +121,33 @@ class DuckDBConnector(DatabaseConnector):
     def _export(
         self, sql: str, params: Params, target: Path, fmt: TableFormat, progress: ProgressCallback | None, batch_size: int
     ) -> dict[str, Any]:
-        """``COPY (sql) TO 'path'`` in DuckDB's own writer (csv, tsv, jsonl, parquet)."""
+        """``COPY (sql) TO 'path'`` in DuckDB's own writer (csv, tsv, jsonl, parquet).
+        DuckDB writes UTF-8 only: for another encoding (or a byte order mark) it writes a
+        UTF-8 copy first, which is then re-encoded into ``target``."""
         if fmt.delimited:
-            options = f"FORMAT csv, HEADER {'true' if fmt.header else 'false'}, DELIMITER {sql_string(fmt.delimiter)}"
+            options = f"FORMAT csv, {_csv_options(fmt, copy=True)}, NEW_LINE {sql_string(fmt.line_terminator)}"
+            if fmt.date_format:
+                options += f", DATEFORMAT {sql_string(fmt.date_format)}"
+            if fmt.timestamp_format:
+                options += f", TIMESTAMPFORMAT {sql_string(fmt.timestamp_format)}"
         elif fmt.name == "jsonl":
             options = "FORMAT json"
         else:
             options = "FORMAT parquet"
         query = sql.strip().rstrip(";")
-        with self._using(f"extract to '{display_name(target)}'") as session:
-            conn = session.conn
-            columns = [row[0] for row in conn.execute(f"DESCRIBE {query}\n", params).fetchall()]
-            # The newline keeps a trailing "-- comment" from swallowing the parenthesis.
-            result = conn.execute(f"COPY (\n{query}\n) TO {sql_string(str(target))} ({options})", params).fetchone()
+        written = target if not fmt.delimited or fmt.encoding == "utf-8" else target.with_name(target.name + ".utf8")
+        try:
+            with self._using(f"extract to '{display_name(target)}'") as session:
+                conn = session.conn
+                columns = [row[0] for row in conn.execute(f"DESCRIBE {query}\n", params).fetchall()]
+                # The newline keeps a trailing "-- comment" from swallowing the parenthesis.
+                result = conn.execute(f"COPY (\n{query}\n) TO {sql_string(str(written))} ({options})", params).fetchone()
+            if written != target:
+                with self.translate(f"extract to '{display_name(target)}'"), open(written, "rb") as src, open_encoded(target, fmt.encoding) as dst:
+                    shutil.copyfileobj(src, dst, BLOCK_SIZE)
+        finally:
+            if written != target:
+                written.unlink(missing_ok=True)
         rows = int(result[0]) if result else 0
         if progress is not None and rows:
             progress(rows)
@@ -143,14 +159,29 @@ class DuckDBConnector(DatabaseConnector):
         ``replace``, and ``append`` to a missing table, create the table from the file
         with DuckDB's type detection; ``append``/``truncate`` into an existing table read
         CSV columns as text and let the table's types convert them, matching columns by
-        name when the file has a header."""
+        name when the file has a header. A CSV file that ``read_csv`` cannot read as it
+        is (an encoding other than UTF-8, date patterns) is first copied to plain UTF-8
+        CSV by pyarrow, in a temporary directory."""
+        action = f"load {table} from '{path.name}'"
+        if fmt.delimited and (not fmt.utf8 or fmt.formats_dates):
+            with self.translate(action):
+                source = CsvSource(path, fmt, batch_size)
+            if source.empty:
+                return self._load(table, path, TableFormat(fmt.name, fmt.header), mode, progress, batch_size)
+            with tempfile.TemporaryDirectory(prefix="aetherflow-duckdb-") as scratch:
+                plain = Path(scratch) / "plain.csv"
+                with self.translate(action):
+                    plain_fmt = write_plain_csv(source, plain)
+                return self._load_file(table, plain, plain_fmt, mode, progress, action)
+        return self._load_file(table, path, fmt, mode, progress, action)
+
+    def _load_file(self, table: str, path: Path, fmt: TableFormat, mode: str, progress: ProgressCallback | None, action: str) -> int:
         create = mode == "replace" or (mode == "append" and not self.table_exists(table))
         source = sql_string(str(path))
         by_name = True
         if fmt.delimited:
             reader = (
-                f"read_csv({source}, header={'true' if fmt.header else 'false'}, delim={sql_string(fmt.delimiter)}, "
-                "quote='\"', escape='\"', allow_quoted_nulls=false"
+                f"read_csv({source}, {_csv_options(fmt, copy=False)}, allow_quoted_nulls=false"
                 + ("" if create else ", all_varchar=true")
                 + ")"
             )
@@ -159,7 +190,6 @@ class DuckDBConnector(DatabaseConnector):
             reader = f"read_json({source}, format='newline_delimited')"
         else:
             reader = f"read_parquet({source})"
-        action = f"load {table} from '{path.name}'"
         if create and fmt.delimited and not fmt.header:
             why = "mode 'replace' needs" if mode == "replace" else "the table does not exist, and creating it needs"
             raise self.error(f"{action}: {why} the file's column names (a header line)", ConnectorConfigError)
@@ -178,3 +208,11 @@ class DuckDBConnector(DatabaseConnector):
         if progress is not None and rows:
             progress(rows)
         return rows
+
+
+def _csv_options(fmt: TableFormat, *, copy: bool) -> str:
+    """The dialect of ``fmt`` as COPY's options (``KEY value``) or read_csv's (``key=value``)."""
+    names = ("HEADER", "DELIMITER", "QUOTE", "ESCAPE", "NULLSTR") if copy else ("header", "delim", "quote", "escape", "nullstr")
+    values = ("true" if fmt.header else "false", *(sql_string(v) for v in (fmt.delimiter, fmt.quote, fmt.escape or fmt.quote, fmt.null)))
+    separator = " " if copy else "="
+    return ", ".join(f"{name}{separator}{value}" for name, value in zip(names, values))

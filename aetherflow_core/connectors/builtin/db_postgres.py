@@ -7,11 +7,13 @@ unless inside ``transaction()``.
 Streaming: ``iter_batches`` uses ``cursor.stream()`` in chunks of ``batch_size`` rows
 (libpq 17+; row by row with older libpq), so a result is never held in memory and
 ``INSERT ... RETURNING`` streams too. CSV/TSV extracts run ``COPY (query) TO STDOUT``
-and pass the server's bytes straight to the file: the loop reads each row with
+with the file's dialect as COPY options and pass the server's bytes straight to the
+file (re-encoded when the dialect's encoding is not UTF-8): the loop reads each row with
 libpq's ``PQgetCopyData`` and hands it to a 1 MiB buffered writer, without psycopg's
 per-row generator machinery, which costs about as much as the server's own work.
 Loads run ``COPY table (columns) FROM STDIN`` fed with 1 MiB blocks of the file
-(CSV/TSV), with Parquet batches rendered as CSV by pyarrow, or row by row (JSON Lines).
+(CSV/TSV, as UTF-8), with Parquet batches (and CSV whose dialect has date patterns)
+rendered as CSV by pyarrow, or row by row (JSON Lines).
 
 Threads: one connection per thread.
 """
@@ -27,7 +29,7 @@ from typing import Any
 from ...atomic import display_name
 from ...errors import ConnectorConfigError
 from ...redaction import split_dsn_password
-from ...tabular import BLOCK_SIZE, CsvSource, ParquetSource, Source, TableFormat, arrow_batches_as_csv, copy_file_blocks, json_text
+from ...tabular import CsvSource, ParquetSource, Source, TableFormat, arrow_batches_as_csv, json_text, open_encoded, utf8_blocks
 from ..base import ProgressCallback
 from ..families.db import DatabaseConnector, Params, ResultColumns, plain_url, quote_ident, url_scheme
 from ..schema import Field
@@ -73,7 +75,21 @@ def _postgres_url(value: str) -> str:
 
 
 def _copy_literal(text: str) -> str:
+    """``text`` as a string literal in COPY options (standard strings: backslashes are plain)."""
     return "E'\\t'" if text == "\t" else "'" + text.replace("'", "''") + "'"
+
+
+def _copy_options(fmt: TableFormat, *, header: bool) -> str:
+    """COPY's CSV options for the dialect of ``fmt`` (encoding and line ends are handled
+    outside: COPY data is UTF-8, and the server writes ``\\n``)."""
+    options = [f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {_copy_literal(fmt.delimiter)}"]
+    if fmt.quote != '"':
+        options.append(f"QUOTE {_copy_literal(fmt.quote)}")
+    if fmt.escape:
+        options.append(f"ESCAPE {_copy_literal(fmt.escape)}")
+    if fmt.null:
+        options.append(f"NULL {_copy_literal(fmt.null)}")
+    return ", ".join(options)
 
 
 def _options_value(text: str) -> str:
@@ -214,37 +230,46 @@ class PostgresConnector(DatabaseConnector):
     def _export(
         self, sql: str, params: Params, target: Path, fmt: TableFormat, progress: ProgressCallback | None, batch_size: int
     ) -> dict[str, Any]:
-        """CSV/TSV through ``COPY (sql) TO STDOUT``; JSON Lines and Parquet through the
-        generic streamed path (pyarrow for Parquet)."""
-        if not fmt.delimited:
+        """CSV/TSV through ``COPY (sql) TO STDOUT`` in the file's dialect; JSON Lines,
+        Parquet and dialects with date patterns (which COPY cannot apply) through the
+        generic streamed path."""
+        if not fmt.delimited or fmt.formats_dates:
             return super()._export(sql, params, target, fmt, progress, batch_size)
-        delimiter = fmt.delimiter
         query = sql.strip().rstrip(";").strip()
         # The newline keeps a trailing "-- comment" from swallowing the parenthesis.
-        copy_sql = f"COPY (\n{query}\n) TO STDOUT (FORMAT csv, HEADER true, DELIMITER {_copy_literal(delimiter)})"
+        copy_sql = f"COPY (\n{query}\n) TO STDOUT ({_copy_options(fmt, header=True)})"
         with self._using(f"extract to '{display_name(target)}'") as session:
             cursor = session.conn.cursor()
-            with cursor.copy(copy_sql, params or None) as copy, open(target, "wb", buffering=BLOCK_SIZE) as fh:
-                header_line, rows = self._copy_out(session.conn, copy, fh, fmt.header, progress)
-        columns = next(csv.reader([header_line.decode("utf-8").rstrip("\r\n")], delimiter=delimiter), [])
-        return {"rows": rows, "columns": columns}
+            with cursor.copy(copy_sql, params or None) as copy, open_encoded(target, fmt.encoding) as fh:
+                header_line, rows = self._copy_out(session.conn, copy, fh, fmt, progress)
+        header_text = header_line.decode("utf-8").rstrip("\r\n")
+        reader = csv.reader([header_text], delimiter=fmt.delimiter, quotechar=fmt.quote, escapechar=fmt.escape, doublequote=fmt.doubled_quotes)
+        return {"rows": rows, "columns": next(reader, [])}
 
-    def _copy_out(self, conn, copy, fh, header: bool, progress: ProgressCallback | None) -> tuple[bytes, int]:
+    def _copy_out(self, conn, copy, fh, fmt: TableFormat, progress: ProgressCallback | None) -> tuple[bytes, int]:
         """Move COPY data to ``fh``; returns the header line and the row count.
 
         Rows already buffered by libpq are taken with ``PQgetCopyData`` directly; only
         when the buffer is empty does the loop wait on the socket. The first message is
-        the header line (always requested, to learn the column names)."""
+        the header line (always requested, to learn the column names). Each message is
+        one row ending in ``\\n``; another line terminator replaces it row by row."""
         pgconn = conn.pgconn
         get = pgconn.get_copy_data
         write = fh.write
         wait = self._wait_readable
+        eol = fmt.line_terminator.encode("ascii")
+        if eol != b"\n":
+
+            def write(data, _write=fh.write, _eol=eol):
+                _write(data[:-1])
+                _write(_eol)
+
         header_line = b""
         while True:  # the header
             n, data = get(1)
             if n > 0:
                 header_line = bytes(data)
-                if header:
+                if fmt.header:
                     write(data)
                 break
             if n < 0:
@@ -302,17 +327,19 @@ class PostgresConnector(DatabaseConnector):
         with self._using(action) as session:
             cursor = session.conn.cursor()
             try:
-                if isinstance(source, CsvSource):
-                    if source.empty:
-                        return 0
-                    delimiter = _copy_literal(source.delimiter)
-                    sql = f"COPY {table}{columns} FROM STDIN (FORMAT csv, HEADER {'true' if source.header else 'false'}, DELIMITER {delimiter})"
+                if isinstance(source, CsvSource) and source.empty:
+                    return 0
+                if isinstance(source, CsvSource) and not source.format.formats_dates:
+                    fmt = source.format
+                    sql = f"COPY {table}{columns} FROM STDIN ({_copy_options(fmt, header=fmt.header)})"
                     with cursor.copy(sql) as copy:
-                        for block in copy_file_blocks(path):
+                        for block in utf8_blocks(path, fmt.encoding):
                             copy.write(block)
                             if progress is not None:
                                 progress(block.count(b"\n"))
-                elif isinstance(source, ParquetSource):
+                elif isinstance(source, (ParquetSource, CsvSource)):
+                    # Parquet, and CSV with date patterns (COPY reads ISO dates only, and
+                    # the source rewrites them): Arrow batches rendered as plain CSV.
                     sql = f"COPY {table}{columns} FROM STDIN (FORMAT csv)"
                     with cursor.copy(sql) as copy:
                         for batch in source.record_batches():

@@ -15,7 +15,7 @@ from typing import Any
 from ...atomic import atomic_path
 from ...connectors.families.db import DEFAULT_BATCH_SIZE, LOAD_MODES, DatabaseConnector
 from ...errors import StepError, StepInputError
-from ...tabular import FORMATS, format_from_path, json_value
+from ...tabular import DIALECT_OPTIONS, FORMATS, TableFormat, format_from_path, json_value, table_format
 from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _RESOURCE = Input(str, required=True, resource=True, help="name of a db resource")
@@ -29,14 +29,22 @@ def database(ctx, name: str) -> DatabaseConnector:
     return resource_connector(ctx, name, lambda c: isinstance(c, DatabaseConnector), "a database connector")
 
 
-def _file_format(ctx_step: str, path: Path, given: str | None) -> str:
-    fmt = given or format_from_path(path)
-    if fmt is None:
-        raise StepInputError(
-            f"step type {ctx_step!r}: cannot tell the format of {path.name!r} from its extension; "
-            f"set input 'format' to one of {', '.join(FORMATS)}"
-        )
-    return fmt
+#: The CSV/TSV dialect inputs, shared by the steps that read or write such files.
+CSV_DIALECT_INPUTS = {name: Input(str, help=help) for name, help in DIALECT_OPTIONS.items()}
+
+
+def file_format(where: str, path: Path, values: dict[str, Any]) -> TableFormat:
+    """The format of file ``path`` from step inputs (or a block of them): ``format``
+    (default: from the extension), ``header`` and the CSV dialect inputs. ``where``
+    names the step (and block) in error messages."""
+    name = values.get("format") or format_from_path(path)
+    if name is None:
+        raise StepInputError(f"{where}: cannot tell the format of {path.name!r} from its extension; set 'format' to one of {', '.join(FORMATS)}")
+    header = values.get("header")
+    try:
+        return table_format(name, True if header is None else header, **{key: values.get(key) for key in DIALECT_OPTIONS})
+    except ValueError as exc:
+        raise StepInputError(f"{where}: {exc}") from None
 
 
 def _file_digest(path: Path) -> tuple[int, str]:
@@ -114,6 +122,7 @@ class DbExtract(Step):
         "format": Input(str, choices=FORMATS, help="file format; default from the output's extension"),
         "header": Input(bool, default=True, help="write a header line (csv, tsv)"),
         "batch_size": Input(int, default=DEFAULT_BATCH_SIZE, help="rows fetched per round trip on the generic path"),
+        **CSV_DIALECT_INPUTS,
     }
     outputs = ("path", "rows", "bytes", "sha256", "columns")
 
@@ -122,7 +131,7 @@ class DbExtract(Step):
             raise StepInputError(f"step type 'db_extract': input 'batch_size' must be at least 1, not {inputs['batch_size']}")
         db = database(ctx, inputs["resource"])
         output = ctx.path(inputs["output"], what="output")
-        fmt = _file_format(self.type, output, inputs["format"])
+        fmt = file_format(f"step type {self.type!r}", output, inputs)
         bar = ctx.progress(f"extract {inputs['resource']} -> {output.name}", unit="rows")
         try:
             with atomic_path(output) as partial:
@@ -131,7 +140,6 @@ class DbExtract(Step):
                     inputs["params"],
                     path=partial,
                     format=fmt,
-                    header=inputs["header"],
                     progress=bar.advance,
                     batch_size=inputs["batch_size"],
                 )
@@ -145,7 +153,7 @@ class DbExtract(Step):
             "sha256": sha256,
             "columns": list(result["columns"]),
         }
-        ctx.logger.info("db_extract.written", extra={"resource": inputs["resource"], "rows": result["rows"], "bytes": size, "format": fmt})
+        ctx.logger.info("db_extract.written", extra={"resource": inputs["resource"], "rows": result["rows"], "bytes": size, "format": fmt.name})
         return StepResult(STEP_SUCCESS, outputs)
 
 
@@ -164,18 +172,19 @@ class DbLoad(Step):
             choices=LOAD_MODES,
             help="append, truncate (empty the table first) or replace (drop and create it from the file's columns)",
         ),
+        **CSV_DIALECT_INPUTS,
     }
     outputs = ("rows",)
 
     def run(self, ctx, inputs):
         db = database(ctx, inputs["resource"])
         path = ctx.path(inputs["input"], what="input")
+        fmt = file_format(f"step type {self.type!r}", path, inputs)
         if not path.is_file():
             raise StepError(f"input file {str(path)!r} does not exist")
-        fmt = _file_format(self.type, path, inputs["format"])
         bar = ctx.progress(f"load {path.name} -> {inputs['resource']}.{inputs['table']}", unit="rows")
         try:
-            rows = db.load(inputs["table"], path, format=fmt, header=inputs["header"], mode=inputs["mode"], progress=bar.advance)
+            rows = db.load(inputs["table"], path, format=fmt, mode=inputs["mode"], progress=bar.advance)
         finally:
             bar.close()
         ctx.logger.info("db_load.loaded", extra={"resource": inputs["resource"], "table": inputs["table"], "rows": rows, "mode": inputs["mode"]})

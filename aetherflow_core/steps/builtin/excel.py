@@ -30,9 +30,9 @@ from typing import Any
 
 from ...atomic import atomic_path
 from ...errors import MissingDependencyError, StepError, StepInputError, suggest
-from ...tabular import FORMATS, format_from_path, json_text, open_sink, open_source, table_format
+from ...tabular import FORMATS, json_text, open_sink, open_source
 from ..base import STEP_SUCCESS, Input, Step, StepResult
-from .db import database
+from .db import CSV_DIALECT_INPUTS, database, file_format
 
 #: Rows and columns of one worksheet (Excel 2007 and later).
 MAX_ROWS = 1_048_576
@@ -265,12 +265,10 @@ def _file_rows(ctx, block: dict[str, Any], where: str) -> Rows:
     path = ctx.path(block["input"], what=f"{where}.input")
     if not path.is_file():
         raise StepError(f"{where}: input file {str(path)!r} does not exist", retryable=False)
-    fmt = block.get("format") or format_from_path(path)
-    if fmt not in FORMATS:
-        raise StepInputError(f"{where}: cannot tell the format of {path.name!r}; set 'format' to one of {', '.join(FORMATS)}")
-    source = open_source(table_format(fmt, block.get("header", True)), path, BATCH_SIZE)
+    fmt = file_format(f"step type 'excel_fill': {where}", path, block)
+    source = open_source(fmt, path, BATCH_SIZE)
     columns = source.columns or [f"column_{i + 1}" for i in range(source.width)]
-    infer = table_format(fmt).delimited and block.get("csv_types", "infer") == "infer"
+    infer = fmt.delimited and block.get("csv_types", "infer") == "infer"
 
     def batches():
         for rows in source.batches():
@@ -281,7 +279,9 @@ def _file_rows(ctx, block: dict[str, Any], where: str) -> Rows:
 
 # -- writing a block ----------------------------------------------------------------------------------
 
-_BLOCK_KEYS = ("sheet", "start_cell", "table", "write_header", "resource", "sql", "params", "input", "format", "header", "csv_types")
+_BLOCK_KEYS = (
+    "sheet", "start_cell", "table", "write_header", "resource", "sql", "params", "input", "format", "header", "csv_types", *CSV_DIALECT_INPUTS,
+)
 
 
 def read_blocks(value: Any) -> list[dict[str, Any]]:
@@ -304,6 +304,8 @@ def read_blocks(value: Any) -> list[dict[str, Any]]:
             raise StepInputError(f"step type 'excel_fill': {where} needs exactly one source: resource with sql, or input (a file)")
         if block.get("csv_types", "infer") not in ("infer", "text"):
             raise StepInputError(f"step type 'excel_fill': {where}.csv_types must be 'infer' or 'text'")
+        if "input" in block:
+            file_format(f"step type 'excel_fill': {where}", Path(str(block["input"])), block)  # the dialect, checked before any work
     return blocks
 
 
@@ -423,7 +425,10 @@ class ExcelFill(Step):
         "cells": Input(dict, help="named cell (or Sheet!B2) -> value"),
         "data": Input(
             (list, dict),
-            help="blocks: {table: NAME | sheet: NAME, start_cell, write_header} with {resource, sql, params} or {input, format, header, csv_types}",
+            help=(
+                "blocks: {table: NAME | sheet: NAME, start_cell, write_header} with {resource, sql, params} "
+                "or {input, format, header, csv_types, and the CSV dialect: delimiter, encoding, null, ...}"
+            ),
         ),
     }
     outputs = ("path", "rows", "sheets", "bytes")
@@ -723,6 +728,7 @@ class ExcelRead(Step):
         "header": Input(bool, default=True, help="the first row read holds the column names"),
         "format": Input(str, choices=FORMATS, help="output format; default from the output's extension"),
         "engine": Input(str, default="auto", choices=("auto", "calamine", "openpyxl"), help="auto: python-calamine, else openpyxl"),
+        **CSV_DIALECT_INPUTS,
     }
     outputs = ("path", "rows", "columns", "sheet", "engine", "bytes")
 
@@ -731,9 +737,8 @@ class ExcelRead(Step):
         if not source.is_file():
             raise StepError(f"input workbook {str(source)!r} does not exist", retryable=False)
         output = ctx.path(inputs["output"], what="output")
-        fmt = inputs["format"] or format_from_path(output)
-        if fmt is None:
-            raise StepInputError(f"step type 'excel_read': cannot tell the format of {output.name!r}; set 'format' to one of {', '.join(FORMATS)}")
+        # The file written always starts with the column names; input 'header' is about the sheet.
+        fmt = file_format(f"step type {self.type!r}", output, {**inputs, "header": True})
         engine, (sheet, origin, lines) = self._open(source, inputs["sheet"], inputs["engine"], ctx.logger)
         bounds = _parse_range(inputs.get("range"), origin)
         rows = _cut(lines, bounds)
@@ -745,12 +750,12 @@ class ExcelRead(Step):
             columns, pending = _column_names(first), []
         else:
             columns, pending = [f"column_{i + 1}" for i in range(width)], [first]
-        convert = _text_number if fmt != "parquet" else (lambda v: v)
+        convert = _text_number if fmt.name != "parquet" else (lambda v: v)
         count = 0
         bar = ctx.progress(f"read {source.name}:{sheet}", unit="rows")
         try:
             with atomic_path(output) as partial:
-                sink = open_sink(table_format(fmt), partial, columns)
+                sink = open_sink(fmt, partial, columns)
                 try:
                     batch: list[tuple] = []
                     for line in itertools.chain(pending, rows):

@@ -25,6 +25,7 @@ class WithLock(Step):
         "wait_seconds": Input((int, float), default=0, minimum=0, maximum=MAX_DELAY_SECONDS, help="how long to wait for a held lock before failing"),
     }
     outputs = ()  # the inner step's outputs, whatever they are
+    inner_step = "step"
 
     def run(self, ctx, inputs):
         key = inputs["lock_key"].strip()

@@ -253,8 +253,10 @@ class ExternalProcess(Step):
     type = "external.process"
     summary = "Run a command (argv, or a shell when asked) with a timeout and bounded output"
     inputs = {
-        "command": Input((list, str), required=True, help="argv list, or a string (split like a shell would unless shell is true)"),
-        "args": Input((list, str), help="extra arguments appended to the command"),
+        "command": Input(
+            (list, str), required=True, items=(str, int, float), help="argv list, or a string (split like a shell would unless shell is true)"
+        ),
+        "args": Input((list, str), items=(str, int, float), help="extra arguments appended to the command"),
         "shell": Input(bool, default=False, help="run the command through /bin/sh -c"),
         "cwd": Input(str, help="working directory, relative to the job workspace (default: the workspace)"),
         "env": Input(dict, help="variables added to the child's environment (null removes one)"),
