@@ -19,7 +19,7 @@ from .connectors import registry
 from .connectors.schema import CoercionError, Schema, coerce, is_unset, settle, unknown_key
 from .decode import DecodeMarks, DecodeSpecError, parse_decode
 from .env import EnvSnapshot
-from .errors import AetherflowError, Location, ResolutionError, SecretsError, suggest
+from .errors import AetherflowError, Location, ResolutionError, SecretsError, TemplateError, suggest
 from .profiles import Profiles, merge_into
 from .redaction import Scrubber, is_secret_key, redact_mapping, secret_leaves, url_passwords_in
 from .secrets import SecretsProvider
@@ -197,8 +197,13 @@ class ResourceResolver:
                 return [walk(v, path) for v in value]
             if not ENGINE.is_template(value):
                 return value
+            location = self._locate(origins.get(path), path, resolved.name)
+            rewritten, fixes = upstream.rewrite_template(value, ("env",))
+            if fixes:
+                # Profiles are read only here, so their old forms are caught here, not by validate.
+                raise TemplateError(f"{fixes[0].why}: {fixes[0].old}", hint=f"write {rewritten}", location=location)
             view = EnvView(self.env)
-            rendered = ENGINE.render(value, {"env": view}, self._locate(origins.get(path), path, resolved.name))
+            rendered = ENGINE.render(value, {"env": view}, location)
             if view.accessed:
                 var = view.accessed[0]
                 sources[path] = f"env:{var}"
