@@ -20,7 +20,7 @@ from .connectors import registry
 from .connectors.schema import CoercionError, Schema, coerce, is_unset, settle, unknown_key
 from .decode import DecodeMarks, DecodeSpecError, parse_decode
 from .env import EnvSnapshot
-from .errors import AetherflowError, Location, ResolutionError, SecretsError, suggest
+from .errors import AetherflowError, Location, ResolutionError, SecretsError, TemplateError, suggest
 from .profiles import Profiles, merge_into
 from .redaction import Scrubber, is_secret_key, redact_mapping, secret_leaves, url_passwords_in
 from .secrets import SecretsProvider
@@ -200,8 +200,13 @@ class ResourceResolver:
                 return [walk(v, path) for v in value]
             if not ENGINE.is_template(value):
                 return value
+            location = self._locate(origins.get(path), path, resolved.name)
+            rewritten, fixes = upstream.rewrite_template(value, ("env", "vars"))
+            if fixes:
+                # Profiles are read only here, so their old forms are caught here, not by validate.
+                raise TemplateError(f"{fixes[0].why}: {fixes[0].old}", hint=f"write {rewritten}", location=location)
             view, variables = EnvView(self.env), VarsView(self.variables)
-            rendered = ENGINE.render(value, {"env": view, "vars": variables}, self._locate(origins.get(path), path, resolved.name))
+            rendered = ENGINE.render(value, {"env": view, "vars": variables}, location)
             if view.accessed:
                 var = view.accessed[0]
                 sources[path] = f"env:{var}"

@@ -207,3 +207,21 @@ jobs:
     result = run_cli("resolve", flow, "--json", env=base_env(tmp_path))
     assert result.exit_code == 0, result.output
     assert result.json["resources"][0]["config"]["user"] == "u"
+
+
+def test_old_template_forms_in_a_profiles_file_name_the_rewrite_in_resolve(tmp_path):
+    flow = write_flow(tmp_path / "flow.yaml", """
+version: 1
+flow: {id: t}
+resources:
+  api: {kind: rest, driver: httpx, profile: p}
+jobs:
+  - id: a
+    steps: [{id: s, type: check_items, inputs: {items: [1]}}]
+""")
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text('p:\n  config:\n    base_url: "http://{{API_HOST:localhost}}:{{API_PORT}}"\n')
+    result = run_cli("resolve", flow, env=base_env(tmp_path, AETHERFLOW_PROFILES_FILE=str(profiles)))
+    assert result.exit_code == 2, result.output
+    assert f"{profiles}:3:15 at p.config.base_url: a default is written with the default filter: {{{{API_HOST:localhost}}}}" in result.stderr
+    assert "hint: write http://{{ env.API_HOST | default('localhost') }}:{{ env.API_PORT }}" in result.stderr
