@@ -377,6 +377,6 @@ def migration_report(session: Session, migration, written: list[str], *, show_di
     if not migration.changed:
         session.err(f"{migration.files[0].path}: nothing to migrate")
     if migration.problems:
-        session.err(f"validate finds {len(migration.problems)} problem(s) in the migrated flow (listed above)")
+        session.err(f"validate finds {counted(len(migration.problems), 'problem')} in the migrated flow (listed above)")
     elif show_diff and migration.changed:
         session.err("the migrated flow validates; run again with --write to apply")

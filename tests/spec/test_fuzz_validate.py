@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import select
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def check(validator: Validator, text: str, json_output: bool = False) -> dict:
         for problem in document["errors"]:
             assert problem["file"] and problem["message"]
     elif reply["code"] == 2:
-        assert "problem(s) found" in reply["stderr"] or "error:" in reply["stderr"], reply
+        assert re.search(r"\b\d+ problems? found in ", reply["stderr"]) or "error:" in reply["stderr"], reply
     return reply
 
 
