@@ -38,6 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from . import record_boot, require_modules
+
 TOKEN = "T0ken-S3cr3t-xyz"
 USERNAME = "api-user"
 PASSWORD = "S3cr3t-Pa55-xyz"
@@ -201,6 +203,9 @@ class _Server(ThreadingHTTPServer):
 @contextlib.contextmanager
 def http_server(*, tls: bool = False, client_ca: bool = False) -> Iterator[HttpServer]:
     """Serve the test endpoints on 127.0.0.1:<free port> until the block ends."""
+    since = time.monotonic()
+    if tls:
+        require_modules("trustme")
     with tempfile.TemporaryDirectory(prefix="aetherflow-http-") as tmp:
         server = _Server(("127.0.0.1", 0), _Handler)
         host, port = server.server_address[:2]
@@ -224,6 +229,7 @@ def http_server(*, tls: bool = False, client_ca: bool = False) -> Iterator[HttpS
         server.facts = facts  # type: ignore[attr-defined]
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
+        record_boot("https-mtls" if client_ca else "https" if tls else "http", host, port, since)
         try:
             yield facts
         finally:

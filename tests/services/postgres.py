@@ -21,11 +21,12 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ServiceUnavailable, free_port, process_gone
+from . import ServiceUnavailable, free_port, process_gone, record_boot, record_restart
 
 INSTALL = "install PostgreSQL with `make services` (apt-get install -y postgresql)"
 TEST_PASSWORD = "S3cr3t-Pa55-xyz"
@@ -47,7 +48,23 @@ class PostgresServer:
     @property
     def superuser_conninfo(self) -> str:
         """Over the unix socket, as the ``postgres`` superuser (trust auth, local only)."""
-        return f"host={self.socket_dir} port={self.port} user=postgres dbname={self.dbname}"
+        return f"host={self.socket_dir} port={self.port} user=postgres dbname=postgres"
+
+    @contextlib.contextmanager
+    def fresh_database(self) -> Iterator[str]:
+        """A new, empty database owned by the test role, dropped afterwards; yields its
+        URL (with the password)."""
+        import psycopg
+        from psycopg import sql
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.superuser_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(self.user)))
+        try:
+            yield self.url(dbname=name)
+        finally:
+            with psycopg.connect(self.superuser_conninfo, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def config(self, **overrides) -> dict:
         """A ``db/postgres`` resource config reaching the server over TCP with a password."""
@@ -61,8 +78,8 @@ class PostgresServer:
         config.update(overrides)
         return config
 
-    def url(self) -> str:
-        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.dbname}"
+    def url(self, dbname: str | None = None) -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{dbname or self.dbname}"
 
     def psql_argv(self, command: str) -> list[str]:
         """``psql`` running ``command`` as the test user over TCP (password via PGPASSWORD)."""
@@ -93,7 +110,12 @@ class PostgresServer:
             time.sleep(0.02)
 
     def start(self) -> None:
-        """(Re)start the server on the same port and socket directory."""
+        """Start the server again, after a test stopped it (same port, socket and data)."""
+        if not self.running():
+            self._launch()
+            record_restart("postgres")
+
+    def _launch(self) -> None:
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -126,7 +148,7 @@ def find_bin_dir() -> str:
         if os.access(os.path.join(os.path.dirname(path), "pg_ctl"), os.X_OK)
     ]
     if not candidates:
-        raise ServiceUnavailable("PostgreSQL binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin")
+        raise ServiceUnavailable("PostgreSQL binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin", INSTALL)
 
     def version(path: str) -> tuple[int, ...]:
         number = Path(path).parent.name
@@ -154,6 +176,7 @@ def postgres_server(
     *, user: str = "aetherflow", password: str = TEST_PASSWORD, dbname: str = "aetherflow_test"
 ) -> Iterator[PostgresServer]:
     """Start a private PostgreSQL; yield its connection facts; always stop and clean up."""
+    since = time.monotonic()
     bin_dir = find_bin_dir()
     runas: list[str] = []
     owner = None
@@ -161,7 +184,7 @@ def postgres_server(
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            raise ServiceUnavailable("running as root and there is no 'postgres' user to run the server") from None
+            raise ServiceUnavailable("running as root and there is no 'postgres' user to run the server", INSTALL) from None
         runas = ["runuser", "-u", "postgres", "--"]
 
     tmp = tempfile.mkdtemp(prefix="aetherflow-pg-")
@@ -191,8 +214,9 @@ def postgres_server(
              "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
             "initdb",
         )
-        server.start()
+        server._launch()
         _create_role_and_database(server)
+        record_boot("postgres", server.host, server.port, since)
         yield server
     finally:
         server.stop("immediate")
@@ -203,8 +227,7 @@ def _create_role_and_database(server: PostgresServer) -> None:
     import psycopg
     from psycopg import sql
 
-    admin = f"host={server.socket_dir} port={server.port} user=postgres dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(server.superuser_conninfo, autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(server.user), sql.Literal(server.password))
         )

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from . import ServiceUnavailable, ensure_system_user, find_binary, free_port, stop_process_tree
+from . import DaemonProcess, ServiceUnavailable, ensure_system_user, find_binary, free_port, record_boot
 
 INSTALL = "install Samba with `make services` (apt-get install -y samba smbclient)"
 TEST_USER = "aetherflow-smb"
@@ -34,7 +32,9 @@ SHARE = "share"
 
 
 @dataclass
-class SmbServer:
+class SmbServer(DaemonProcess):
+    kind: ClassVar[str] = "smbd"
+
     server: str
     port: int
     share: str
@@ -43,6 +43,7 @@ class SmbServer:
     share_dir: Path
     conf: Path
     log: Path
+    argv: list[str] = field(default_factory=list, repr=False)
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def config(self, **overrides) -> dict:
@@ -68,35 +69,6 @@ class SmbServer:
             "-m", "SMB3",
             "-c", command,
         ]
-
-    def chown_to_user(self, path: str | os.PathLike) -> None:
-        """Give ``path`` and everything below it (made by the test as root) to the
-        share's user, as if it had been written over SMB."""
-        account = pwd.getpwnam(self.username)
-        for root, dirs, files in os.walk(path):
-            os.chown(root, account.pw_uid, account.pw_gid)
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), account.pw_uid, account.pw_gid)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """Stop the server at once (SIGKILL to smbd and the children it forked)."""
-        self._signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after a grace period) and wait for it."""
-        self._signal(signal.SIGTERM)
-
-    def _signal(self, sig: int) -> None:
-        if self.proc is not None:
-            stop_process_tree(self.proc, sig)
-        self.proc = None
 
 
 def _write_conf(base: Path, port: int, user: str, share_dir: Path) -> Path:
@@ -146,27 +118,14 @@ def _write_conf(base: Path, port: int, user: str, share_dir: Path) -> Path:
     return conf
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"smbd exited with {proc.returncode} before listening:\n{text}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.03)
-    raise RuntimeError(f"smbd did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
-
-
 @contextlib.contextmanager
 def smbd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iterator[SmbServer]:
     """Start a private smbd; yield its connection facts; always stop and clean up."""
+    since = time.monotonic()
     smbd = find_binary("smbd", "Samba")
     smbpasswd = find_binary("smbpasswd", "Samba")
     if os.geteuid() != 0:
-        raise ServiceUnavailable("the test smbd runs as root (it switches to the share's forced user)")
+        raise ServiceUnavailable("the test smbd runs as root (it switches to the share's forced user)", INSTALL)
     account = ensure_system_user(user)
 
     base = Path(tempfile.mkdtemp(prefix="aetherflow-smbd-"))
@@ -185,6 +144,7 @@ def smbd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iter
         share_dir=share_dir,
         conf=conf,
         log=base / "smbd.out",
+        argv=[smbd, "--foreground", f"--configfile={conf}", "--debug-stdout"],
     )
     try:
         proc = subprocess.run(
@@ -196,14 +156,8 @@ def smbd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iter
         )
         if proc.returncode != 0:
             raise RuntimeError(f"smbpasswd failed: {proc.stdout}{proc.stderr}")
-        with open(base / "smbd.out", "wb") as out:
-            server.proc = subprocess.Popen(
-                [smbd, "--foreground", f"--configfile={conf}", "--debug-stdout"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_for_port(port, server.proc, server.log)
+        server.launch()
+        record_boot(server.kind, server.server, port, since)
         yield server
     finally:
         server.stop()

@@ -19,12 +19,13 @@ import email.policy
 import logging
 import ssl
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import free_port
+from . import free_port, record_boot, require_modules
 
 # aiosmtpd warns about AUTH without STARTTLS on the implicit-TLS server (which is TLS
 # all along) and about its own deprecated login_data; neither concerns the tests.
@@ -102,6 +103,8 @@ def _authenticator(username: str, password: str):
 def smtp_server(mode: str = "starttls") -> Iterator[SmtpServer]:
     if mode not in ("starttls", "tls", "plain"):
         raise ValueError(f"unknown SMTP test server mode {mode!r}")
+    since = time.monotonic()
+    require_modules("aiosmtpd", "trustme")
     from aiosmtpd.controller import Controller
 
     with tempfile.TemporaryDirectory(prefix="aetherflow-smtp-") as tmp:
@@ -137,6 +140,7 @@ def smtp_server(mode: str = "starttls") -> Iterator[SmtpServer]:
         previous_level = server_log.level
         server_log.setLevel(logging.CRITICAL)  # refused handshakes are what some tests want
         controller.start()
+        record_boot(f"smtp-{mode}", facts.host, port, since)
         try:
             yield facts
         finally:

@@ -19,16 +19,15 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from . import ServiceUnavailable, ensure_system_user, find_binary, free_port, stop_process_tree
+from . import DaemonProcess, ServiceUnavailable, ensure_system_user, find_binary, free_port, record_boot
 
 INSTALL = "install OpenSSH with `make services` (apt-get install -y openssh-server openssh-client)"
 TEST_USER = "aetherflow-sftp"
@@ -47,7 +46,10 @@ class ClientKey:
 
 
 @dataclass
-class SshServer:
+class SshServer(DaemonProcess):
+    kind: ClassVar[str] = "sshd"
+    greeting: ClassVar[bytes] = b"SSH-"
+
     host: str
     port: int
     username: str
@@ -62,6 +64,7 @@ class SshServer:
     data_dir: Path  # where the SFTP session starts; owned by the test user
     base: Path
     log: Path
+    argv: list[str] = field(default_factory=list, repr=False)
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def config(self, **overrides) -> dict:
@@ -93,29 +96,6 @@ class SshServer:
             "-o", "IdentityAgent=none",
             f"{self.username}@{self.host}",
         ]
-
-    def chown_to_user(self, path: str | os.PathLike) -> None:
-        """Give ``path`` (made by the test as root) to the SFTP user."""
-        account = pwd.getpwnam(self.username)
-        for root, dirs, files in os.walk(path):
-            os.chown(root, account.pw_uid, account.pw_gid)
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), account.pw_uid, account.pw_gid)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """Kill the server and every session it serves at once (SIGKILL)."""
-        self._signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        self._signal(signal.SIGTERM)
-
-    def _signal(self, sig: int) -> None:
-        if self.proc is not None:
-            stop_process_tree(self.proc, sig)
-        self.proc = None
 
 
 def _run(argv: list[str], what: str, input: str | None = None) -> str:
@@ -178,31 +158,14 @@ ForceCommand internal-sftp -d {data_dir}
     return conf
 
 
-def _wait_for_banner(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"sshd exited with {proc.returncode} before listening:\n{text}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(1)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                try:
-                    if sock.recv(64).startswith(b"SSH-"):
-                        return
-                except OSError:
-                    pass
-        time.sleep(0.03)
-    raise RuntimeError(f"sshd did not answer on 127.0.0.1:{port} within {timeout:.0f} s")
-
-
 @contextlib.contextmanager
 def sshd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iterator[SshServer]:
     """Start a private sshd; yield its connection facts; always stop and clean up."""
+    since = time.monotonic()
     if not os.access(SSHD, os.X_OK):
-        raise ServiceUnavailable(f"{SSHD} not found")
+        raise ServiceUnavailable(f"{SSHD} not found", INSTALL)
     if os.geteuid() != 0:
-        raise ServiceUnavailable("the test sshd runs as root (it switches to the test user)")
+        raise ServiceUnavailable("the test sshd runs as root (it switches to the test user)", INSTALL)
     account = _ensure_user(user, password)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 
@@ -247,15 +210,10 @@ def sshd_server(*, user: str = TEST_USER, password: str = TEST_PASSWORD) -> Iter
             data_dir=data_dir,
             base=base,
             log=base / "sshd.log",
+            argv=[SSHD, "-D", "-e", "-f", str(conf)],
         )
-        with open(server.log, "wb") as out:
-            server.proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(conf)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_for_banner(port, server.proc, server.log)
+        server.launch()
+        record_boot(server.kind, server.host, port, since)
         yield server
     finally:
         if server is not None:
