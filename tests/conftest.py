@@ -1,8 +1,13 @@
+import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import base_env
+
+# The test servers (one session fixture each) and pytester, which checks that plugin.
+pytest_plugins = ["tests.services.plugin", "pytester"]
 
 PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
 
@@ -11,3 +16,16 @@ PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
 def cli_env(tmp_path):
     """Environment for CLI runs: isolated work/state roots and the test plugins."""
     return base_env(tmp_path, AETHERFLOW_PLUGIN_PATHS=str(PLUGINS))
+
+
+@pytest.fixture(scope="session")
+def big_file(tmp_path_factory):
+    """A 50 MB file of random bytes and its sha256."""
+    path = tmp_path_factory.mktemp("big") / "big 50MB ü.bin"
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
+        for _ in range(50):
+            block = os.urandom(1024 * 1024)
+            digest.update(block)
+            fh.write(block)
+    return path, digest.hexdigest()

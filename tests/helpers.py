@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,3 +147,33 @@ def assert_scrubbed(error, *secrets: str) -> None:
     for secret in secrets:
         for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1]):
             assert form not in shown, f"{form!r} leaked in: {shown}"
+
+
+@contextlib.contextmanager
+def connector_factory(cls, name: str) -> Iterator[Callable[..., Any]]:
+    """``make(config=None, **options)`` building ``cls`` connectors named ``name``; every
+    one built is closed when the block ends (a fixture yields ``make``)."""
+    built = []
+
+    def make(config: dict | None = None, **options):
+        connector = cls(config=dict(config or {}), options=options)
+        connector.name = name
+        built.append(connector)
+        return connector
+
+    try:
+        yield make
+    finally:
+        for connector in built:
+            connector.close()
+
+
+def sha256_of(path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

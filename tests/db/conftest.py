@@ -1,5 +1,5 @@
-"""Fixtures for the database tests: one throwaway PostgreSQL for the session, and
-connectors for it and for embedded SQLite / DuckDB files in the test's temp dir."""
+"""Fixtures for the database tests: connectors to the session's PostgreSQL (``pg_server``
+in tests/services/plugin.py) and to embedded SQLite / DuckDB files in the test's temp dir."""
 
 from __future__ import annotations
 
@@ -11,33 +11,6 @@ from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
 from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
 from aetherflow_core.connectors.builtin.db_sqlite3 import SQLiteConnector
 from tests.helpers import step_context
-from tests.services import unavailable
-from tests.services.postgres import INSTALL, ServiceUnavailable, postgres_server
-
-SECRET = "S3cr3t-Pa55-xyz"
-
-
-def _serve():
-    try:
-        manager = postgres_server(password=SECRET)
-        server = manager.__enter__()
-    except ServiceUnavailable as exc:
-        unavailable(str(exc), INSTALL)
-    try:
-        yield server
-    finally:
-        manager.__exit__(None, None, None)
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    yield from _serve()
-
-
-@pytest.fixture
-def throwaway_pg():
-    """A private server, for tests that stop it."""
-    yield from _serve()
 
 
 def named(connector, name):

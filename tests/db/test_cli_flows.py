@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 from tests.helpers import ROOT, base_env, run_cli, write_flow
-
-from .conftest import SECRET
+from tests.services.postgres import TEST_PASSWORD as SECRET
 
 PG_FLOW = """
 version: 1

@@ -9,8 +9,9 @@ from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
 from aetherflow_core.errors import ConnectorError, ConnectorTimeout
 from aetherflow_core.steps.builtin.db import DbExtract, DbFetch, DbLoad
 from tests.services import free_port
+from tests.services.postgres import TEST_PASSWORD as SECRET
 
-from .conftest import SECRET, named
+from .conftest import named
 
 WRONG_SECRET = "S3cr3t-Pa55-xyz-Wr0ng"
 
@@ -112,10 +113,10 @@ class StopServerOnProgress:
 
 
 @pytest.mark.parametrize("output", ["big.csv", "big.parquet"])
-def test_server_stopped_mid_extract_fails_cleanly_without_partial_file(throwaway_pg, ctx_for, output):
-    connector = named(PostgresConnector(config=throwaway_pg.config(), options={}), "crashy")
+def test_server_stopped_mid_extract_fails_cleanly_without_partial_file(killable_pg, ctx_for, output):
+    connector = named(PostgresConnector(config=killable_pg.config(), options={}), "crashy")
     ctx = ctx_for(crashy=connector)
-    stopper = StopServerOnProgress(throwaway_pg)
+    stopper = StopServerOnProgress(killable_pg)
     ctx.progress_factory = stopper
     sql = "SELECT i, md5(i::text) AS h FROM generate_series(1, 3000000) AS i"
     try:
@@ -126,9 +127,9 @@ def test_server_stopped_mid_extract_fails_cleanly_without_partial_file(throwaway
         assert f"extract to '{output}' failed" in text
         assert 0 < stopper.seen < 3_000_000
         assert leftovers(ctx) == []
-        assert not throwaway_pg.running()
+        assert not killable_pg.running()
         # Once the server is back, the same connector reconnects on its next call.
-        throwaway_pg.start()
+        killable_pg.start()
         assert connector.fetchall("SELECT 1")[1] == [(1,)]
     finally:
         connector.close()

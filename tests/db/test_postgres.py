@@ -256,7 +256,7 @@ def test_copy_extract_accepts_trailing_comment_and_semicolon(pg, tmp_path):
 def test_extract_is_utf8_even_from_a_latin1_database(pg_server, tmp_path):
     import psycopg
 
-    with psycopg.connect(pg_server.superuser_conninfo.replace(f"dbname={pg_server.dbname}", "dbname=postgres"), autocommit=True) as admin:
+    with psycopg.connect(pg_server.superuser_conninfo, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS latin")
         admin.execute(f"CREATE DATABASE latin OWNER {pg_server.user} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
     connector = named(PostgresConnector(config=pg_server.config(dbname="latin"), options={}), "latin")

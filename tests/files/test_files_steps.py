@@ -15,8 +15,8 @@ from aetherflow_core.steps.builtin.files import (
     FilesUpload,
     relative_names,
 )
-from tests.files.conftest import make_local, make_sftp, part_files, server_file, sha256_of
-from tests.helpers import step_context
+from tests.files.conftest import make_local, make_sftp, part_files, server_file
+from tests.helpers import sha256_of, step_context
 from tests.services.sshd import TEST_PASSWORD
 
 
@@ -57,9 +57,9 @@ def ctx(tmp_path, sftp):
 
 
 @pytest.fixture
-def inbox(sshd, remote_dir):
+def inbox(sshd, sftp_dir):
     """A remote tree: 2 csv at the top, one nested, one txt."""
-    name, local = remote_dir
+    name, local = sftp_dir
     for rel, data in (("a.csv", b"a" * 10), ("b.csv", b"b" * 20), ("sub/c.csv", b"c" * 30), ("note.txt", b"n")):
         server_file(sshd, local / rel, data)
     return name, local
@@ -110,8 +110,8 @@ def test_files_download_accepts_plain_paths(ctx, inbox):
         run(FilesDownload, ctx, resource="sftp_test", files=[f"{name}/sub"], dest_dir="one")
 
 
-def test_a_remote_name_with_backslashes_cannot_escape_the_download_directory(sshd, ctx, remote_dir):
-    name, local = remote_dir
+def test_a_remote_name_with_backslashes_cannot_escape_the_download_directory(sshd, ctx, sftp_dir):
+    name, local = sftp_dir
     # A legal file name on a POSIX server, a path on Windows-minded code.
     server_file(sshd, local / "..\\..\\evil.txt", b"evil")
     server_file(sshd, local / "fine.txt", b"fine")
@@ -123,8 +123,8 @@ def test_a_remote_name_with_backslashes_cannot_escape_the_download_directory(ssh
     assert not (ctx.workspace.parent / "evil.txt").exists()
 
 
-def test_a_dotdot_path_cannot_escape_the_download_directory(sshd, ctx, remote_dir):
-    name, local = remote_dir
+def test_a_dotdot_path_cannot_escape_the_download_directory(sshd, ctx, sftp_dir):
+    name, local = sftp_dir
     server_file(sshd, local / "in" / "a.txt", b"a")
     server_file(sshd, local / "x", b"outside the inbox")
     files = [f"{name}/in/a.txt", f"{name}/in/../../{name}/x"]
@@ -171,8 +171,8 @@ def test_relative_names_keep_the_tree_below_the_common_directory():
     assert relative_names(["a", "b"], base="") == ["a", "b"]
 
 
-def test_files_upload_globs_relative_to_the_workspace(ctx, remote_dir):
-    name, local = remote_dir
+def test_files_upload_globs_relative_to_the_workspace(ctx, sftp_dir):
+    name, local = sftp_dir
     out = ctx.workspace / "out"
     out.mkdir()
     for file_name, data in (("r1.csv", b"1"), ("r2.csv", b"22"), ("skip.log", b"x")):
@@ -189,8 +189,8 @@ def test_files_upload_globs_relative_to_the_workspace(ctx, remote_dir):
     assert part_files(local) == []
 
 
-def test_files_upload_skips_when_globs_match_nothing_and_fails_on_a_missing_path(ctx, remote_dir):
-    name, _ = remote_dir
+def test_files_upload_skips_when_globs_match_nothing_and_fails_on_a_missing_path(ctx, sftp_dir):
+    name, _ = sftp_dir
     result = run(FilesUpload, ctx, resource="sftp_test", local_files=["nothing/*.csv"], remote_dir=name)
     assert result.status == STEP_SKIPPED and result.outputs == {"uploaded": [], "count": 0, "bytes": 0}
     with pytest.raises(StepError, match="does not exist"):
@@ -272,8 +272,8 @@ def test_a_step_error_from_a_wrong_password_carries_no_secret(tmp_path, sshd):
     assert "authentication" in str(info.value)
 
 
-def test_files_copy_within_one_sftp_resource(sshd, ctx, remote_dir):
-    name, local = remote_dir
+def test_files_copy_within_one_sftp_resource(sshd, ctx, sftp_dir):
+    name, local = sftp_dir
     data = bytes(range(256)) * 4096 * 3
     server_file(sshd, local / "src" / "a.bin", data)
     server_file(sshd, local / "src" / "b.bin", data[::-1])

@@ -57,8 +57,8 @@ jobs:
 
 
 @pytest.fixture
-def flow_env(sshd, remote_dir, tmp_path):
-    name, local = remote_dir
+def flow_env(sshd, sftp_dir, tmp_path):
+    name, local = sftp_dir
     landing = tmp_path / "landing"
     landing.mkdir()
     env = base_env(

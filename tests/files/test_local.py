@@ -9,7 +9,8 @@ import pytest
 
 from aetherflow_core.connectors.builtin.fs_local import LocalFilesConnector
 from aetherflow_core.errors import ConnectorConfigError, ConnectorError
-from tests.files.conftest import make_local, part_files, sha256_of
+from tests.files.conftest import make_local, part_files
+from tests.helpers import sha256_of
 
 
 @pytest.fixture

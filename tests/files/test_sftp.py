@@ -7,19 +7,20 @@ import threading
 import pytest
 
 from aetherflow_core.errors import ConnectorConfigError, ConnectorError
-from tests.files.conftest import make_sftp, part_files, server_file, sha256_of
+from tests.files.conftest import make_sftp, part_files, server_file
+from tests.helpers import sha256_of
 
 
-def test_write_bytes_lands_on_the_server_and_reads_back(sftp, remote_dir):
-    name, local = remote_dir
+def test_write_bytes_lands_on_the_server_and_reads_back(sftp, sftp_dir):
+    name, local = sftp_dir
     assert sftp.write_bytes(f"{name}/hello.txt", b"hello sftp\n") == 11
     assert (local / "hello.txt").read_bytes() == b"hello sftp\n"
     assert sftp.read_bytes(f"{name}/hello.txt") == b"hello sftp\n"
     assert part_files(local) == []
 
 
-def test_fifty_megabyte_file_round_trips_with_identical_sha256(sftp, remote_dir, big_file, tmp_path):
-    name, local = remote_dir
+def test_fifty_megabyte_file_round_trips_with_identical_sha256(sftp, sftp_dir, big_file, tmp_path):
+    name, local = sftp_dir
     source, digest = big_file
     seen = []
     sent = sftp.upload(source, f"{name}/{source.name}", progress=seen.append)
@@ -33,8 +34,8 @@ def test_fifty_megabyte_file_round_trips_with_identical_sha256(sftp, remote_dir,
     assert part_files(local) == [] and part_files(tmp_path) == []
 
 
-def test_unicode_and_space_names_round_trip(sftp, remote_dir, tmp_path):
-    name, local = remote_dir
+def test_unicode_and_space_names_round_trip(sftp, sftp_dir, tmp_path):
+    name, local = sftp_dir
     directory = f"{name}/données été 2024"
     sftp.mkdir(directory)
     path = f"{directory}/résumé final ü 🚀.csv"
@@ -46,8 +47,8 @@ def test_unicode_and_space_names_round_trip(sftp, remote_dir, tmp_path):
     assert (tmp_path / "out.csv").read_text() == "a,b\nä,ß\n"
 
 
-def test_list_is_flat_by_default_and_recursive_with_a_name_pattern(sshd, sftp, remote_dir):
-    name, local = remote_dir
+def test_list_is_flat_by_default_and_recursive_with_a_name_pattern(sshd, sftp, sftp_dir):
+    name, local = sftp_dir
     for rel in ("a.csv", "b.txt", "sub/c.csv", "sub/deeper/d.csv", "sub/deeper/e.txt", "other/f.CSV"):
         server_file(sshd, local / rel, rel.encode())
 
@@ -66,8 +67,8 @@ def test_list_is_flat_by_default_and_recursive_with_a_name_pattern(sshd, sftp, r
     assert sftp.list(f"{name}/sub", "deep*") == [e for e in sftp.list(f"{name}/sub") if e.name == "deeper"]
 
 
-def test_list_of_the_start_directory_and_of_an_absolute_path(sshd, sftp, remote_dir):
-    name, local = remote_dir
+def test_list_of_the_start_directory_and_of_an_absolute_path(sshd, sftp, sftp_dir):
+    name, local = sftp_dir
     server_file(sshd, local / "x.bin", b"x")
     assert name in [e.name for e in sftp.list("") if e.is_dir]
     absolute = sftp.list(str(local))
@@ -75,8 +76,8 @@ def test_list_of_the_start_directory_and_of_an_absolute_path(sshd, sftp, remote_
     assert sftp.read_bytes(absolute[0].path) == b"x"
 
 
-def test_stat_and_exists_describe_files_and_directories(sshd, sftp, remote_dir):
-    name, local = remote_dir
+def test_stat_and_exists_describe_files_and_directories(sshd, sftp, sftp_dir):
+    name, local = sftp_dir
     server_file(sshd, local / "dir" / "f.bin", b"12345")
     entry = sftp.stat(f"{name}/dir/f.bin")
     assert (entry.path, entry.name, entry.is_dir, entry.size) == (f"{name}/dir/f.bin", "f.bin", False, 5)
@@ -88,8 +89,8 @@ def test_stat_and_exists_describe_files_and_directories(sshd, sftp, remote_dir):
     assert "'sftp_test'" in str(info.value) and "missing.bin" in str(info.value) and "no such file" in str(info.value)
 
 
-def test_mkdir_creates_parents_and_accepts_an_existing_directory(sftp, remote_dir):
-    name, local = remote_dir
+def test_mkdir_creates_parents_and_accepts_an_existing_directory(sftp, sftp_dir):
+    name, local = sftp_dir
     sftp.mkdir(f"{name}/a/b/c")
     assert (local / "a" / "b" / "c").is_dir()
     sftp.mkdir(f"{name}/a/b/c")
@@ -102,8 +103,8 @@ def test_mkdir_creates_parents_and_accepts_an_existing_directory(sftp, remote_di
         sftp.mkdir(f"{name}/plain/sub")
 
 
-def test_rename_refuses_an_existing_target_unless_overwrite(sftp, remote_dir):
-    name, local = remote_dir
+def test_rename_refuses_an_existing_target_unless_overwrite(sftp, sftp_dir):
+    name, local = sftp_dir
     sftp.write_bytes(f"{name}/a", b"A")
     sftp.write_bytes(f"{name}/b", b"B")
     with pytest.raises(ConnectorError, match="exists"):
@@ -115,8 +116,8 @@ def test_rename_refuses_an_existing_target_unless_overwrite(sftp, remote_dir):
     assert (local / "c").read_bytes() == b"A"
 
 
-def test_delete_removes_files_and_empty_directories(sftp, remote_dir):
-    name, local = remote_dir
+def test_delete_removes_files_and_empty_directories(sftp, sftp_dir):
+    name, local = sftp_dir
     sftp.write_bytes(f"{name}/f", b"x")
     sftp.mkdir(f"{name}/d")
     sftp.delete(f"{name}/f")
@@ -127,8 +128,8 @@ def test_delete_removes_files_and_empty_directories(sftp, remote_dir):
     assert "delete" in str(info.value) and "'sftp_test'" in str(info.value)
 
 
-def test_upload_without_overwrite_keeps_the_existing_file(sftp, remote_dir, tmp_path):
-    name, local = remote_dir
+def test_upload_without_overwrite_keeps_the_existing_file(sftp, sftp_dir, tmp_path):
+    name, local = sftp_dir
     sftp.write_bytes(f"{name}/keep.txt", b"original")
     source = tmp_path / "new.txt"
     source.write_bytes(b"replacement")
@@ -140,16 +141,16 @@ def test_upload_without_overwrite_keeps_the_existing_file(sftp, remote_dir, tmp_
     assert part_files(local) == []
 
 
-def test_upload_into_a_missing_directory_fails_and_leaves_nothing(sftp, remote_dir):
-    name, local = remote_dir
+def test_upload_into_a_missing_directory_fails_and_leaves_nothing(sftp, sftp_dir):
+    name, local = sftp_dir
     with pytest.raises(ConnectorError) as info:
         sftp.write_bytes(f"{name}/nowhere/f.txt", b"x")
     assert "upload to" in str(info.value) and "nowhere/f.txt" in str(info.value)
     assert list(local.iterdir()) == []
 
 
-def test_open_read_streams_in_pieces_and_an_early_stop_keeps_the_connector_usable(sshd, sftp, remote_dir):
-    name, local = remote_dir
+def test_open_read_streams_in_pieces_and_an_early_stop_keeps_the_connector_usable(sshd, sftp, sftp_dir):
+    name, local = sftp_dir
     data = bytes(range(256)) * 4096 * 3  # 3 MiB
     server_file(sshd, local / "stream.bin", data)
     pieces = []
@@ -163,8 +164,8 @@ def test_open_read_streams_in_pieces_and_an_early_stop_keeps_the_connector_usabl
     assert sftp.read_bytes(f"{name}/stream.bin") == data
 
 
-def test_empty_file_round_trips(sftp, remote_dir, tmp_path):
-    name, local = remote_dir
+def test_empty_file_round_trips(sftp, sftp_dir, tmp_path):
+    name, local = sftp_dir
     assert sftp.write_bytes(f"{name}/empty", b"") == 0
     assert (local / "empty").read_bytes() == b""
     assert sftp.download(f"{name}/empty", tmp_path / "empty") == 0
@@ -172,8 +173,8 @@ def test_empty_file_round_trips(sftp, remote_dir, tmp_path):
 
 
 @pytest.mark.parametrize("which", ["key", "encrypted_key", "rsa_key"])
-def test_key_authentication_with_and_without_passphrase(sshd, remote_dir, which):
-    name, local = remote_dir
+def test_key_authentication_with_and_without_passphrase(sshd, sftp_dir, which):
+    name, local = sftp_dir
     key = getattr(sshd, which)
     connector = make_sftp(sshd, password=None, private_key_path=str(key.path), passphrase=key.passphrase)
     with connector:
@@ -188,18 +189,18 @@ def test_an_encrypted_key_without_passphrase_is_a_clear_config_error(sshd):
     assert "encrypted" in str(info.value) and "'sftp_test'" in str(info.value)
 
 
-def test_a_refused_key_falls_back_to_the_password(sshd, tmp_path, remote_dir):
+def test_a_refused_key_falls_back_to_the_password(sshd, tmp_path, sftp_dir):
     import subprocess
 
-    name, _ = remote_dir
+    name, _ = sftp_dir
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     with make_sftp(sshd, private_key_path=str(stranger)) as connector:
         assert connector.exists(name)
 
 
-def test_one_connector_serves_several_threads_at_once(sftp, remote_dir, tmp_path):
-    name, local = remote_dir
+def test_one_connector_serves_several_threads_at_once(sftp, sftp_dir, tmp_path):
+    name, local = sftp_dir
     payloads = {f"t{i}.bin": bytes([i]) * (1_500_000 + i) for i in range(4)}
     errors = []
 
@@ -221,15 +222,15 @@ def test_one_connector_serves_several_threads_at_once(sftp, remote_dir, tmp_path
         assert (tmp_path / file_name).read_bytes() == data
 
 
-def test_a_dropped_connection_is_replaced_on_the_next_operation(sftp, remote_dir):
-    name, _ = remote_dir
+def test_a_dropped_connection_is_replaced_on_the_next_operation(sftp, sftp_dir):
+    name, _ = sftp_dir
     sftp.write_bytes(f"{name}/a", b"1")
     sftp.connect().transport.close()
     assert sftp.read_bytes(f"{name}/a") == b"1"
 
 
-def test_close_is_idempotent_and_the_connector_reconnects_after_it(sftp, remote_dir):
-    name, _ = remote_dir
+def test_close_is_idempotent_and_the_connector_reconnects_after_it(sftp, sftp_dir):
+    name, _ = sftp_dir
     sftp.write_bytes(f"{name}/a", b"1")
     sftp.close()
     sftp.close()
@@ -245,20 +246,20 @@ def test_a_wrong_passphrase_is_reported_without_the_passphrase(sshd):
     assert "wrong passphrase" in text and "'sftp_test'" in text and "Wr0ng-Pa55phrase-xyz" not in text
 
 
-def test_a_passphrase_for_an_unencrypted_key_is_not_needed(sshd, remote_dir):
-    name, _ = remote_dir
+def test_a_passphrase_for_an_unencrypted_key_is_not_needed(sshd, sftp_dir):
+    name, _ = sftp_dir
     with make_sftp(sshd, password=None, private_key_path=str(sshd.key.path), passphrase="unused") as connector:
         assert connector.exists(name)
 
 
-def test_a_download_uses_read_ahead_to_the_end_even_when_the_request_sender_lags(sshd, sftp, remote_dir, tmp_path, monkeypatch):
+def test_a_download_uses_read_ahead_to_the_end_even_when_the_request_sender_lags(sshd, sftp, sftp_dir, tmp_path, monkeypatch):
     # paramiko#2418: when paramiko's read-ahead thread falls behind the reader, paramiko
     # switched to one request per round trip (and buffered the rest unread). A lagging
     # sender is simulated; every block must still be requested exactly once.
     import paramiko
     from paramiko.sftp import CMD_READ
 
-    name, local = remote_dir
+    name, local = sftp_dir
     data = bytes(range(256)) * 4096 * 8  # 8 MiB
     server_file(sshd, local / "lag.bin", data)
     original = paramiko.SFTPClient._async_request
@@ -290,16 +291,16 @@ class FailingReader:
         return b"x" * 1_000_000
 
 
-def test_a_failing_source_leaves_neither_final_nor_temporary_file(sftp, remote_dir):
-    name, local = remote_dir
+def test_a_failing_source_leaves_neither_final_nor_temporary_file(sftp, sftp_dir):
+    name, local = sftp_dir
     with pytest.raises(ConnectorError, match="the source broke"):
         sftp.upload_stream(FailingReader(3), f"{name}/copy.bin")
     assert list(local.iterdir()) == []
     assert sftp.write_bytes(f"{name}/after.bin", b"still fine") == 10
 
 
-def test_an_error_while_reading_a_stream_leaves_the_connector_usable(sshd, sftp, remote_dir):
-    name, local = remote_dir
+def test_an_error_while_reading_a_stream_leaves_the_connector_usable(sshd, sftp, sftp_dir):
+    name, local = sftp_dir
     server_file(sshd, local / "s.bin", b"y" * 5_000_000)
     with pytest.raises(RuntimeError, match="consumer gave up"):
         with sftp.open_read(f"{name}/s.bin") as reader:

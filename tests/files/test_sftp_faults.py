@@ -1,5 +1,6 @@
 """Faults of ``sftp/paramiko`` against real servers: a server killed in the middle of a
-transfer (its own sshd, so the others keep running), refused and silent ports."""
+transfer (the session's sshd, which ``killable_sshd`` starts again afterwards), refused
+and silent ports."""
 
 from __future__ import annotations
 
@@ -12,16 +13,9 @@ import pytest
 from aetherflow_core.errors import ConnectorError, ConnectorTimeout
 from tests.files.conftest import make_sftp, part_files
 from tests.services import free_port
-from tests.services.sshd import TEST_PASSWORD, sshd_server
+from tests.services.sshd import TEST_PASSWORD
 
 KILL_AFTER = 5 * 1024 * 1024
-
-
-@pytest.fixture
-def doomed_sshd(sshd):
-    """A second sshd, for tests that kill it (``sshd`` makes sure the binary works)."""
-    with sshd_server() as server:
-        yield server
 
 
 class KillAfter:
@@ -37,35 +31,37 @@ class KillAfter:
             self.server.kill()
 
 
-def test_a_server_killed_mid_download_leaves_no_local_file(doomed_sshd, big_file, tmp_path):
+def test_a_server_killed_mid_download_leaves_no_local_file(killable_sshd, sftp_dir, big_file, tmp_path):
+    name, local = sftp_dir
     source, _ = big_file
-    shutil.copy(source, doomed_sshd.data_dir / "big.bin")
-    doomed_sshd.chown_to_user(doomed_sshd.data_dir)
-    connector = make_sftp(doomed_sshd)
-    kill = KillAfter(doomed_sshd)
+    shutil.copy(source, local / "big.bin")
+    killable_sshd.chown_to_user(local)
+    connector = make_sftp(killable_sshd)
+    kill = KillAfter(killable_sshd)
     target = tmp_path / "out" / "big.bin"
     with pytest.raises(ConnectorError) as info:
-        connector.download("big.bin", target, progress=kill)
+        connector.download(f"{name}/big.bin", target, progress=kill)
     assert kill.killed and kill.seen < source.stat().st_size
     text = str(info.value)
-    assert "'sftp_test'" in text and "download 'big.bin' failed" in text
+    assert "'sftp_test'" in text and f"download '{name}/big.bin' failed" in text
     assert "lost" in text or "timed out" in text or "no answer" in text
     assert TEST_PASSWORD not in text
     assert not target.exists() and part_files(tmp_path) == []
     connector.close()
 
 
-def test_a_server_killed_mid_upload_leaves_no_final_remote_file(doomed_sshd, big_file):
+def test_a_server_killed_mid_upload_leaves_no_final_remote_file(killable_sshd, sftp_dir, big_file):
+    name, local = sftp_dir
     source, _ = big_file
-    connector = make_sftp(doomed_sshd)
-    kill = KillAfter(doomed_sshd)
+    connector = make_sftp(killable_sshd)
+    kill = KillAfter(killable_sshd)
     with pytest.raises(ConnectorError) as info:
-        connector.upload(source, "uploaded.bin", progress=kill)
+        connector.upload(source, f"{name}/uploaded.bin", progress=kill)
     assert kill.killed
     text = str(info.value)
-    assert "'sftp_test'" in text and "upload to 'uploaded.bin' failed" in text and "lost" in text
+    assert "'sftp_test'" in text and f"upload to '{name}/uploaded.bin' failed" in text and "lost" in text
     assert TEST_PASSWORD not in text
-    assert not (doomed_sshd.data_dir / "uploaded.bin").exists()
+    assert not (local / "uploaded.bin").exists()
     connector.close()
 
 

@@ -38,14 +38,14 @@ def test_a_known_hosts_file_without_this_host_is_refused(sshd, tmp_path):
         make_sftp(sshd, known_hosts=str(known)).connect()
 
 
-def test_a_pinned_fingerprint_is_accepted_without_known_hosts(sshd, remote_dir):
-    name, _ = remote_dir
+def test_a_pinned_fingerprint_is_accepted_without_known_hosts(sshd, sftp_dir):
+    name, _ = sftp_dir
     with make_sftp(sshd, known_hosts=None, host_key_fingerprint=sshd.host_key_fingerprint) as connector:
         assert connector.exists(name)
 
 
-def test_a_pin_may_be_one_of_several_and_padding_is_ignored(sshd, remote_dir):
-    name, _ = remote_dir
+def test_a_pin_may_be_one_of_several_and_padding_is_ignored(sshd, sftp_dir):
+    name, _ = sftp_dir
     pins = [OTHER_FINGERPRINT, sshd.host_key_fingerprint + "="]
     with make_sftp(sshd, known_hosts=None, host_key_fingerprint=pins) as connector:
         assert connector.exists(name)
@@ -73,8 +73,8 @@ def test_a_changed_key_in_known_hosts_is_refused_even_when_unknown_keys_are_acce
         connector.connect()
 
 
-def test_hashed_known_hosts_entries_are_understood(sshd, tmp_path, remote_dir):
-    name, _ = remote_dir
+def test_hashed_known_hosts_entries_are_understood(sshd, tmp_path, sftp_dir):
+    name, _ = sftp_dir
     known = tmp_path / "known_hosts"
     known.write_text(sshd.known_hosts.read_text())
     subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)
@@ -83,8 +83,8 @@ def test_hashed_known_hosts_entries_are_understood(sshd, tmp_path, remote_dir):
         assert connector.exists(name)
 
 
-def test_unknown_keys_are_accepted_only_when_asked(sshd, remote_dir):
-    name, _ = remote_dir
+def test_unknown_keys_are_accepted_only_when_asked(sshd, sftp_dir):
+    name, _ = sftp_dir
     with make_sftp(sshd, known_hosts=None, options={"accept_unknown_host_keys": True}) as connector:
         assert connector.exists(name)
 

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from tests.helpers import sha256_of
 from tests.services.smbd import TEST_PASSWORD
-from tests.smb.support import make_connector, sha256_of
+from tests.smb.support import make_connector
 
 
 def part_files(local_dir) -> list[str]:
@@ -22,8 +23,8 @@ def part_files(local_dir) -> list[str]:
 # -- transfers ---------------------------------------------------------------------------
 
 
-def test_50mb_upload_and_download_round_trip_keeps_the_sha256(smb, remote_dir, big_file, tmp_path):
-    name, local_dir = remote_dir
+def test_50mb_upload_and_download_round_trip_keeps_the_sha256(smb, smb_dir, big_file, tmp_path):
+    name, local_dir = smb_dir
     source, digest = big_file
     seen = []
 
@@ -40,8 +41,8 @@ def test_50mb_upload_and_download_round_trip_keeps_the_sha256(smb, remote_dir, b
     assert os.listdir(tmp_path / "back") == ["copy.bin"]
 
 
-def test_write_and_read_bytes_with_unicode_and_space_names(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_write_and_read_bytes_with_unicode_and_space_names(smb, smb_dir):
+    name, local_dir = smb_dir
     smb.mkdir(f"{name}/Grüße aus Köln/日本語")
     path = f"{name}/Grüße aus Köln/日本語/report final (v2).csv"
     data = "id,name\n1,Jürgen\n".encode()
@@ -50,16 +51,16 @@ def test_write_and_read_bytes_with_unicode_and_space_names(smb, remote_dir):
     assert (local_dir / "Grüße aus Köln" / "日本語" / "report final (v2).csv").read_bytes() == data
 
 
-def test_empty_file_round_trip(smb, remote_dir, tmp_path):
-    name, local_dir = remote_dir
+def test_empty_file_round_trip(smb, smb_dir, tmp_path):
+    name, local_dir = smb_dir
     assert smb.write_bytes(f"{name}/empty.txt", b"") == 0
     assert (local_dir / "empty.txt").stat().st_size == 0
     assert smb.read_bytes(f"{name}/empty.txt") == b""
     assert smb.download(f"{name}/empty.txt", tmp_path / "empty.txt") == 0
 
 
-def test_open_read_streams_in_pieces_of_any_size(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_open_read_streams_in_pieces_of_any_size(smb, smb_dir):
+    name, local_dir = smb_dir
     data = os.urandom(3 * 1024 * 1024 + 123)
     (local_dir / "blob.bin").write_bytes(data)
     pieces = []
@@ -72,8 +73,8 @@ def test_open_read_streams_in_pieces_of_any_size(smb, remote_dir):
     assert len(pieces[0]) == 10
 
 
-def test_upload_stream_from_a_reader_that_returns_small_pieces(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_upload_stream_from_a_reader_that_returns_small_pieces(smb, smb_dir):
+    name, local_dir = smb_dir
 
     class Trickle(io.RawIOBase):
         def __init__(self, data):
@@ -92,33 +93,33 @@ def test_upload_stream_from_a_reader_that_returns_small_pieces(smb, remote_dir):
     assert (local_dir / "trickle.bin").read_bytes() == data
 
 
-def test_upload_replaces_an_existing_file_by_default(smb, remote_dir):
+def test_upload_replaces_an_existing_file_by_default(smb, smb_dir):
     # Samba denies FILE_EXECUTE on files without the execute bit (the test share's
     # create mask is 0644): smbclient.replace() failed exactly here.
-    name, local_dir = remote_dir
+    name, local_dir = smb_dir
     smb.write_bytes(f"{name}/a.txt", b"first")
     smb.write_bytes(f"{name}/a.txt", b"second")
     assert (local_dir / "a.txt").read_bytes() == b"second"
     assert part_files(local_dir) == []
 
 
-def test_upload_without_overwrite_refuses_an_existing_file(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_upload_without_overwrite_refuses_an_existing_file(smb, smb_dir):
+    name, local_dir = smb_dir
     smb.write_bytes(f"{name}/a.txt", b"keep me")
     with pytest.raises(ConnectorError, match="exists and overwrite is false"):
         smb.write_bytes(f"{name}/a.txt", b"other", overwrite=False)
     assert (local_dir / "a.txt").read_bytes() == b"keep me"
 
 
-def test_upload_into_a_missing_directory_fails_and_leaves_nothing(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_upload_into_a_missing_directory_fails_and_leaves_nothing(smb, smb_dir):
+    name, local_dir = smb_dir
     with pytest.raises(ConnectorError, match=r"upload '//127\.0\.0\.1:\d+/share/t-.*/missing/a\.txt' failed"):
         smb.write_bytes(f"{name}/missing/a.txt", b"x")
     assert os.listdir(local_dir) == []
 
 
-def test_concurrent_transfers_through_one_connector(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_concurrent_transfers_through_one_connector(smb, smb_dir):
+    name, local_dir = smb_dir
     # Fresh connection: the first transfers compete for the server's initial credits.
     smb.close()
     payloads = {f"{name}/f{i}.bin": os.urandom(4 * 1024 * 1024 + i) for i in range(6)}
@@ -143,8 +144,8 @@ def test_concurrent_transfers_through_one_connector(smb, remote_dir):
 # -- listing and metadata ------------------------------------------------------------------
 
 
-def test_list_flat_recursive_and_with_pattern(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_list_flat_recursive_and_with_pattern(smb, smb_dir):
+    name, local_dir = smb_dir
     (local_dir / "in" / "2024" / "q1").mkdir(parents=True)
     (local_dir / "in" / "a.csv").write_bytes(b"12345")
     (local_dir / "in" / "b.txt").write_bytes(b"x")
@@ -165,8 +166,8 @@ def test_list_flat_recursive_and_with_pattern(smb, remote_dir):
     assert [e.path for e in deep] == [f"{name}/in/2024/c.csv", f"{name}/in/2024/q1/d.csv", f"{name}/in/a.csv"]
 
 
-def test_stat_and_exists(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_stat_and_exists(smb, smb_dir):
+    name, local_dir = smb_dir
     (local_dir / "sub").mkdir()
     (local_dir / "sub" / "f.txt").write_bytes(b"abc")
     entry = smb.stat(f"{name}/sub/f.txt")
@@ -178,8 +179,8 @@ def test_stat_and_exists(smb, remote_dir):
     assert not smb.exists(f"{name}/nope/deeper.txt")
 
 
-def test_stat_of_a_missing_file_names_resource_and_path(smb, remote_dir):
-    name, _ = remote_dir
+def test_stat_of_a_missing_file_names_resource_and_path(smb, smb_dir):
+    name, _ = smb_dir
     with pytest.raises(ConnectorError) as info:
         smb.stat(f"{name}/ghost.txt")
     message = str(info.value)
@@ -190,8 +191,8 @@ def test_stat_of_a_missing_file_names_resource_and_path(smb, remote_dir):
 # -- paths ---------------------------------------------------------------------------------
 
 
-def test_every_path_form_reaches_the_same_file(smb, smbd, remote_dir):
-    name, local_dir = remote_dir
+def test_every_path_form_reaches_the_same_file(smb, smbd, smb_dir):
+    name, local_dir = smb_dir
     (local_dir / "dir").mkdir()
     (local_dir / "dir" / "file.txt").write_bytes(b"same")
     forms = [
@@ -229,8 +230,8 @@ def test_paths_outside_this_share_are_refused(smb, form, complaint):
 # -- changes -------------------------------------------------------------------------------
 
 
-def test_mkdir_with_and_without_parents(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_mkdir_with_and_without_parents(smb, smb_dir):
+    name, local_dir = smb_dir
     smb.mkdir(f"{name}/a/b/c")
     assert (local_dir / "a" / "b" / "c").is_dir()
     smb.mkdir(f"{name}/a/b/c")  # existing is fine
@@ -241,8 +242,8 @@ def test_mkdir_with_and_without_parents(smb, remote_dir):
     assert not (local_dir / "x").exists()
 
 
-def test_delete_file_and_empty_directory(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_delete_file_and_empty_directory(smb, smb_dir):
+    name, local_dir = smb_dir
     smb.mkdir(f"{name}/d")
     smb.write_bytes(f"{name}/d/f.txt", b"x")
     smb.delete(f"{name}/d/f.txt")
@@ -255,8 +256,8 @@ def test_delete_file_and_empty_directory(smb, remote_dir):
         smb.delete("")
 
 
-def test_rename_refuses_an_existing_target_unless_overwrite(smb, remote_dir):
-    name, local_dir = remote_dir
+def test_rename_refuses_an_existing_target_unless_overwrite(smb, smb_dir):
+    name, local_dir = smb_dir
     smb.mkdir(f"{name}/sub")
     smb.write_bytes(f"{name}/a.txt", b"A")
     smb.write_bytes(f"{name}/b.txt", b"B")
@@ -273,8 +274,8 @@ def test_rename_refuses_an_existing_target_unless_overwrite(smb, remote_dir):
 # -- sessions, security, options -----------------------------------------------------------
 
 
-def test_encryption_on_round_trip(smbd, remote_dir):
-    name, local_dir = remote_dir
+def test_encryption_on_round_trip(smbd, smb_dir):
+    name, local_dir = smb_dir
     connector = make_connector(smbd, options={"encrypt": True})
     try:
         data = os.urandom(5 * 1024 * 1024)
@@ -308,8 +309,8 @@ def test_wrong_password_is_a_clear_error_without_the_secret(smbd):
         connector.check()
 
 
-def test_errors_never_contain_the_password(smb, remote_dir):
-    name, _ = remote_dir
+def test_errors_never_contain_the_password(smb, smb_dir):
+    name, _ = smb_dir
     messages = []
     for action in (lambda: smb.read_bytes(f"{name}/nothing"), lambda: smb.delete(f"{name}/nothing"),
                    lambda: smb.rename(f"{name}/nothing", f"{name}/else"), lambda: smb.list(f"{name}/nothing")):
@@ -326,8 +327,8 @@ def test_missing_share_is_reported_on_connect(smbd):
         connector.check()
 
 
-def test_close_ends_only_this_connectors_session_and_is_idempotent(smbd, remote_dir):
-    name, _ = remote_dir
+def test_close_ends_only_this_connectors_session_and_is_idempotent(smbd, smb_dir):
+    name, _ = smb_dir
     first, second = make_connector(smbd, name="first"), make_connector(smbd, name="second")
     try:
         first.write_bytes(f"{name}/x.txt", b"1")

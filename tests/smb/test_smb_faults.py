@@ -1,5 +1,6 @@
 """The server dies in the middle of a transfer: a clear error naming the resource and
-the path, no secret in it, and no final file anywhere. Each test has its own smbd."""
+the path, no secret in it, and no final file anywhere. The tests kill the session's smbd
+(``killable_smbd`` starts it again afterwards) and work in a directory of their own."""
 
 from __future__ import annotations
 
@@ -12,13 +13,7 @@ import pytest
 from aetherflow_core.errors import ConnectorError, ConnectorTimeout
 from tests.services import process_gone
 from tests.services.smbd import TEST_PASSWORD
-from tests.smb.support import make_connector, started_smbd
-
-
-@pytest.fixture
-def doomed_smbd():
-    with started_smbd() as server:
-        yield server
+from tests.smb.support import make_connector
 
 
 def assert_clear_failure(error: ConnectorError, path: str) -> None:
@@ -47,49 +42,52 @@ class KillingReader(io.RawIOBase):
         return os.urandom(size)
 
 
-def test_server_killed_during_upload_leaves_no_final_file(doomed_smbd):
-    connector = make_connector(doomed_smbd)
+def test_server_killed_during_upload_leaves_no_final_file(killable_smbd, smb_dir):
+    name, local = smb_dir
+    connector = make_connector(killable_smbd)
     try:
-        connector.write_bytes("warmup.txt", b"connected")
-        pid = doomed_smbd.pid
+        connector.write_bytes(f"{name}/warmup.txt", b"connected")
+        pid = killable_smbd.pid
         with pytest.raises(ConnectorError) as info:
-            connector.upload_stream(KillingReader(doomed_smbd, 64 * 1024 * 1024, 8 * 1024 * 1024), "big.bin")
-        assert_clear_failure(info.value, "/share/big.bin'")
+            connector.upload_stream(KillingReader(killable_smbd, 64 * 1024 * 1024, 8 * 1024 * 1024), f"{name}/big.bin")
+        assert_clear_failure(info.value, f"/share/{name}/big.bin'")
         assert process_gone(pid)
-        assert not (doomed_smbd.share_dir / "big.bin").exists()
+        assert not (local / "big.bin").exists()
     finally:
         connector.close()
 
 
-def test_server_killed_during_download_leaves_no_local_file(doomed_smbd, tmp_path):
-    (doomed_smbd.share_dir / "big.bin").write_bytes(os.urandom(32 * 1024 * 1024))
-    connector = make_connector(doomed_smbd)
+def test_server_killed_during_download_leaves_no_local_file(killable_smbd, smb_dir, tmp_path):
+    name, local = smb_dir
+    (local / "big.bin").write_bytes(os.urandom(32 * 1024 * 1024))
+    connector = make_connector(killable_smbd)
     target_dir = tmp_path / "landing"
     received = []
 
     def progress(count: int) -> None:
         received.append(count)
         if len(received) == 2:
-            doomed_smbd.kill()
+            killable_smbd.kill()
 
     try:
         with pytest.raises(ConnectorError) as info:
-            connector.download("big.bin", target_dir / "big.bin", progress=progress)
-        assert_clear_failure(info.value, "/share/big.bin'")
+            connector.download(f"{name}/big.bin", target_dir / "big.bin", progress=progress)
+        assert_clear_failure(info.value, f"/share/{name}/big.bin'")
         assert "connection to the server was lost" in str(info.value) or "closed" in str(info.value).lower()
         assert os.listdir(target_dir) == []  # neither the file nor its temporary
     finally:
         connector.close()
 
 
-def test_operations_after_the_server_died_fail_clearly(doomed_smbd):
-    connector = make_connector(doomed_smbd)
+def test_operations_after_the_server_died_fail_clearly(killable_smbd, smb_dir):
+    name, _ = smb_dir
+    connector = make_connector(killable_smbd)
     try:
-        connector.write_bytes("a.txt", b"x")
-        doomed_smbd.kill()
+        connector.write_bytes(f"{name}/a.txt", b"x")
+        killable_smbd.kill()
         with pytest.raises(ConnectorError) as info:
-            connector.read_bytes("a.txt")
-        assert_clear_failure(info.value, "/share/a.txt'")
+            connector.read_bytes(f"{name}/a.txt")
+        assert_clear_failure(info.value, f"/share/{name}/a.txt'")
     finally:
         connector.close()
 

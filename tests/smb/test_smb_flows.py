@@ -31,9 +31,9 @@ def sample_env(tmp_path, sshd, smbd, sftp_name: str, smb_name: str, **extra) -> 
     )
 
 
-def test_sample_flow_delivers_the_inbox_to_the_share_and_archives_it(tmp_path, sshd, smbd, sftp_dir, remote_dir):
+def test_sample_flow_delivers_the_inbox_to_the_share_and_archives_it(tmp_path, sshd, smbd, sftp_dir, smb_dir):
     sftp_name, sftp_local = sftp_dir
-    smb_name, smb_local = remote_dir
+    smb_name, smb_local = smb_dir
     (sftp_local / "inbox").mkdir()
     (sftp_local / "inbox" / "orders 1.csv").write_bytes(b"id\n1\n")
     (sftp_local / "inbox" / "bestellungen-ü.csv").write_bytes(b"id\n2\n")
@@ -58,9 +58,9 @@ def test_sample_flow_delivers_the_inbox_to_the_share_and_archives_it(tmp_path, s
     assert again.json["jobs"][0]["status"] == "SKIPPED"  # nothing new in the inbox
 
 
-def test_sample_flow_with_a_wrong_smb_password_fails_at_delivery_and_keeps_the_inbox(tmp_path, sshd, smbd, sftp_dir, remote_dir):
+def test_sample_flow_with_a_wrong_smb_password_fails_at_delivery_and_keeps_the_inbox(tmp_path, sshd, smbd, sftp_dir, smb_dir):
     sftp_name, sftp_local = sftp_dir
-    smb_name, _ = remote_dir
+    smb_name, _ = smb_dir
     (sftp_local / "inbox").mkdir()
     (sftp_local / "inbox" / "a.csv").write_bytes(b"a")
     sshd.chown_to_user(sftp_local)

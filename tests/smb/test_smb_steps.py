@@ -13,8 +13,8 @@ from aetherflow_core.connectors.builtin.sftp_paramiko import SFTPConnector
 from aetherflow_core.errors import ConnectorError
 from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS
 from aetherflow_core.steps.registry import get_step
-from tests.helpers import step_context
-from tests.smb.support import make_connector, sha256_of, share_file
+from tests.helpers import sha256_of, step_context
+from tests.smb.support import make_connector, share_file
 
 
 def run_step(type_name: str, ctx, **given):
@@ -36,9 +36,9 @@ def ctx(tmp_path, smb, sshd):
 
 
 @pytest.fixture
-def inbox(smbd, remote_dir):
+def inbox(smbd, smb_dir):
     """A small tree on the share: two csv files (one nested, unicode name), a txt."""
-    name, _ = remote_dir
+    name, _ = smb_dir
     share_file(smbd, f"{name}/in/orders 1.csv", b"id\n1\n")
     share_file(smbd, f"{name}/in/région ü/orders 2.csv", b"id\n2\n")
     share_file(smbd, f"{name}/in/readme.txt", b"read me")
@@ -65,8 +65,8 @@ def test_files_download_from_smb_keeps_the_tree(ctx, inbox):
     )
 
 
-def test_files_upload_to_smb_creates_the_directory_and_respects_overwrite(ctx, smbd, remote_dir):
-    name, local_dir = remote_dir
+def test_files_upload_to_smb_creates_the_directory_and_respects_overwrite(ctx, smbd, smb_dir):
+    name, local_dir = smb_dir
     (ctx.workspace / "out").mkdir()
     (ctx.workspace / "out" / "a b.csv").write_bytes(b"a")
     (ctx.workspace / "out" / "c.csv").write_bytes(b"cc")
@@ -85,9 +85,9 @@ def test_files_delete_on_smb(ctx, inbox, smbd):
     assert remaining == ["readme.txt"]
 
 
-def test_files_copy_sftp_to_smb_streams_a_50mb_file_and_a_tree(ctx, sshd, sftp_dir, remote_dir, big_file):
+def test_files_copy_sftp_to_smb_streams_a_50mb_file_and_a_tree(ctx, sshd, sftp_dir, smb_dir, big_file):
     sftp_name, sftp_local = sftp_dir
-    name, local_dir = remote_dir
+    name, local_dir = smb_dir
     source, digest = big_file
     (sftp_local / "outbox" / "nested ü").mkdir(parents=True)
     os.link(source, sftp_local / "outbox" / "big.bin")
@@ -112,9 +112,9 @@ def test_files_copy_smb_to_local(ctx, inbox, tmp_path):
     assert (tmp_path / "landing" / "copied" / "région ü" / "orders 2.csv").read_bytes() == b"id\n2\n"
 
 
-def test_files_copy_smb_to_sftp_and_back_is_byte_identical(ctx, smbd, sftp_dir, remote_dir):
+def test_files_copy_smb_to_sftp_and_back_is_byte_identical(ctx, smbd, sftp_dir, smb_dir):
     sftp_name, sftp_local = sftp_dir
-    name, local_dir = remote_dir
+    name, local_dir = smb_dir
     data = os.urandom(6 * 1024 * 1024 + 3)
     share_file(smbd, f"{name}/blob.bin", data)
     run_step("files_copy", ctx, source="nas", target="partner", files=[f"{name}/blob.bin"], target_dir=f"{sftp_name}/from-smb")

@@ -1,8 +1,8 @@
 """Fixtures for the state, resume and lock tests: both backends, "hosts", flow files.
 
 ``backend`` runs a test against SQLite (the default state file under
-AETHERFLOW_STATE_ROOT) and against a real PostgreSQL server (a fresh database per test,
-reached over TCP with a password). A :class:`Host` is one runner's view of the world:
+AETHERFLOW_STATE_ROOT) and against the session's PostgreSQL server (a fresh database per
+test, ``pg_database`` from tests/services/plugin.py, reached over TCP with a password). A :class:`Host` is one runner's view of the world:
 its own working directory and AETHERFLOW_WORK_ROOT; with PostgreSQL two hosts share
 only the state, as two machines would.
 """
@@ -16,42 +16,15 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import CliResult, base_env, run_cli
-from tests.services import process_gone, unavailable
-from tests.services.postgres import INSTALL, ServiceUnavailable, postgres_server
+from tests.services import process_gone
 
 PLUGINS = Path(__file__).parent / "plugins"
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    try:
-        with postgres_server() as server:
-            yield server
-    except ServiceUnavailable as exc:
-        unavailable(str(exc), INSTALL)
-
-
-def fresh_database(server) -> Iterator[str]:
-    """A new, empty database owned by the test role; yields its DSN (with the password)."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"state_{uuid.uuid4().hex[:10]}"
-    admin = f"host={server.socket_dir} port={server.port} user=postgres dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(server.user)))
-    try:
-        yield f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @dataclass
@@ -99,26 +72,20 @@ class Backend:
             conn.close()
 
 
-def _postgres_backend(server, root: Path) -> Iterator[Backend]:
-    databases = fresh_database(server)
-    dsn = next(databases)
-    try:
-        yield Backend("postgres", root, dsn=dsn, env={"AF_STATE_DSN": dsn})
-    finally:
-        databases.close()
+def postgres_backend(dsn: str, root: Path) -> Backend:
+    return Backend("postgres", root, dsn=dsn, env={"AF_STATE_DSN": dsn})
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request, tmp_path) -> Iterator[Backend]:
+def backend(request, tmp_path) -> Backend:
     if request.param == "sqlite":
-        yield Backend("sqlite", tmp_path)
-        return
-    yield from _postgres_backend(request.getfixturevalue("pg_server"), tmp_path)
+        return Backend("sqlite", tmp_path)
+    return postgres_backend(request.getfixturevalue("pg_database"), tmp_path)
 
 
 @pytest.fixture
-def pg_backend(pg_server, tmp_path) -> Iterator[Backend]:
-    yield from _postgres_backend(pg_server, tmp_path)
+def pg_backend(pg_database, tmp_path) -> Backend:
+    return postgres_backend(pg_database, tmp_path)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from aetherflow_core.state import open_state_store
 from aetherflow_core.state.rows import RunRow, StepRunRow
 from aetherflow_core.status import Status
 
-from .conftest import flow_yaml, fresh_database, lines, make_host, write_flow_for
+from .conftest import flow_yaml, lines, make_host, write_flow_for
 
 SECRET = "S3cr3t-Pa55-xyz"
 
@@ -24,9 +24,7 @@ def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_s
     from aetherflow_core.state.postgres import PostgresStateStore
 
     for _ in range(3):
-        databases = fresh_database(pg_server)
-        dsn = next(databases)
-        try:
+        with pg_server.fresh_database() as dsn:
             barrier = threading.Barrier(8)
             outcomes: list[object] = [None] * 8
 
@@ -50,8 +48,6 @@ def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_s
                 assert store._query("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": 1}]
             finally:
                 store.close()
-        finally:
-            databases.close()
 
 
 def test_a_state_schema_newer_than_this_program_is_refused(backend):
@@ -86,29 +82,23 @@ def test_reopening_a_state_keeps_its_data_and_version(backend):
 # -- PostgreSQL connection ------------------------------------------------------------------
 
 
-def test_postgres_store_survives_a_dropped_connection(pg_server):
+def test_postgres_store_survives_a_dropped_connection(pg_server, pg_database):
     import psycopg
 
-    databases = fresh_database(pg_server)
-    dsn = next(databases)
+    store = open_state_store("postgres", dsn=pg_database)
     try:
-        store = open_state_store("postgres", dsn=dsn)
-        try:
-            store.create_run(RunRow(run_id="r", flow_id="f", status=Status.RUNNING, started_at=1.0))
-            dbname = dsn.rsplit("/", 1)[1]
-            admin = f"host={pg_server.socket_dir} port={pg_server.port} user=postgres dbname=postgres"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                killed = conn.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (dbname,),
-                ).fetchone()[0]
-            assert killed == 1
-            store.finish_run("r", "SUCCESS", 2.0, 1000)
-            assert store.get_run("r").status == "SUCCESS"
-        finally:
-            store.close()
+        store.create_run(RunRow(run_id="r", flow_id="f", status=Status.RUNNING, started_at=1.0))
+        dbname = pg_database.rsplit("/", 1)[1]
+        with psycopg.connect(pg_server.superuser_conninfo, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchone()[0]
+        assert killed == 1
+        store.finish_run("r", "SUCCESS", 2.0, 1000)
+        assert store.get_run("r").status == "SUCCESS"
     finally:
-        databases.close()
+        store.close()
 
 
 def _secret_flow(state_dsn_env: str = "AF_STATE_DSN") -> str:
