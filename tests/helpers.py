@@ -93,7 +93,7 @@ def program(name: str, package: str) -> str:
     try:
         return find_binary(name, package)
     except ServiceUnavailable as exc:
-        unavailable(str(exc))
+        unavailable(str(exc), exc.install)
         raise
 
 

@@ -270,6 +270,11 @@ class DaemonProcess:
     def launch(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once the server serves (override for a server that does not listen)."""
+        assert self.proc is not None
         wait_until_listening(self.port, self.proc, self.log, self.kind, self.greeting)
 
     def start(self) -> None:
