@@ -35,11 +35,12 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from . import Ledger, ServiceUnavailable, close_ledger, open_ledger, unavailable
+from . import DaemonProcess, Ledger, ServiceUnavailable, close_ledger, open_ledger, unavailable
 from .http_server import http_server
 from .postgres import postgres_server
 from .smbd import smbd_server
@@ -75,10 +76,15 @@ def _revived(server):
 _private_dirs = itertools.count(1)
 
 
-def _private_name(request: pytest.FixtureRequest) -> str:
-    """A directory name for this test, unique in the session (test names repeat across
-    packages that share a server)."""
-    return "t-" + re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:80] + f"-{next(_private_dirs)}"
+def _private_dir(server: DaemonProcess, root: Path, request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """A new directory below ``root`` (the server's data), owned by the server's user:
+    ``(name, local path)``. Named after the test and unique in the session (test names
+    repeat across packages that share a server)."""
+    name = "t-" + re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:80] + f"-{next(_private_dirs)}"
+    local = root / name
+    local.mkdir()
+    server.chown_to_user(local)
+    return name, local
 
 
 # -- session servers -----------------------------------------------------------------------
@@ -141,21 +147,13 @@ def pg_database(pg_server) -> Iterator[str]:
 @pytest.fixture
 def sftp_dir(sshd, request):
     """A directory on the SFTP server private to this test: ``(SFTP path, local path)``."""
-    name = _private_name(request)
-    local = sshd.data_dir / name
-    local.mkdir()
-    sshd.chown_to_user(local)
-    return name, local
+    return _private_dir(sshd, sshd.data_dir, request)
 
 
 @pytest.fixture
 def smb_dir(smbd, request):
     """A directory of the share private to this test: ``(name in the share, local path)``."""
-    name = _private_name(request)
-    local = smbd.share_dir / name
-    local.mkdir()
-    smbd.chown_to_user(local)
-    return name, local
+    return _private_dir(smbd, smbd.share_dir, request)
 
 
 @pytest.fixture(params=["starttls", "tls", "plain"])
