@@ -18,6 +18,8 @@ from types import ModuleType
 
 from .errors import SecretsError
 
+_WITHHELD = "the provider's message is withheld because it may contain a secret"
+
 
 @dataclass(frozen=True)
 class ExpandedEnv:
@@ -44,7 +46,7 @@ class SecretsProvider:
         except Exception as exc:  # noqa: BLE001 - provider code is foreign
             raise SecretsError(
                 f"secrets provider {self.origin} failed to decode {what}: {type(exc).__name__}",
-                hint="the provider's message is withheld because it may contain the secret",
+                hint=_WITHHELD,
             ) from None
         if not isinstance(result, str):
             raise SecretsError(f"secrets provider {self.origin} returned {type(result).__name__} for {what}, not a string")
@@ -57,7 +59,7 @@ class SecretsProvider:
         try:
             result = expand(dict(env))
         except Exception as exc:  # noqa: BLE001
-            raise SecretsError(f"secrets provider {self.origin} failed in expand_env(): {type(exc).__name__}") from None
+            raise SecretsError(f"secrets provider {self.origin} failed in expand_env(): {_failure(exc)}", hint=_WITHHELD) from None
         names: Collection[str] = ()
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], Mapping):
             result, names = result
@@ -74,14 +76,24 @@ class SecretsProvider:
         return ExpandedEnv({str(k): str(v) for k, v in result.items()}, frozenset(str(n) for n in names))
 
 
+def _failure(exc: BaseException) -> str:
+    """What can be said about a provider's exception without quoting its message."""
+    text = type(exc).__name__
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        text += f" (no module named {exc.name!r})"
+    elif isinstance(exc, SyntaxError) and exc.lineno:
+        text += f" at line {exc.lineno}"
+    return text
+
+
 def load_provider(module_name: str | None, path: str | None) -> SecretsProvider | None:
     if module_name:
         try:
             return SecretsProvider(importlib.import_module(module_name), f"module {module_name!r}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - provider code is foreign
             raise SecretsError(
-                f"cannot import secrets module {module_name!r}: {type(exc).__name__}: {exc}",
-                hint="check AETHERFLOW_SECRETS_MODULE and that the module is importable",
+                f"cannot import secrets module {module_name!r}: {_failure(exc)}",
+                hint=f"check AETHERFLOW_SECRETS_MODULE and that the module is importable; {_WITHHELD}",
             ) from None
     if path:
         file = Path(path)
@@ -91,7 +103,7 @@ def load_provider(module_name: str | None, path: str | None) -> SecretsProvider 
             spec = importlib.util.spec_from_file_location(f"aetherflow_secrets_{abs(hash(str(file)))}", file)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001
-            raise SecretsError(f"cannot load secrets provider {path!r}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - provider code is foreign
+            raise SecretsError(f"cannot load secrets provider {path!r}: {_failure(exc)}", hint=_WITHHELD) from None
         return SecretsProvider(module, f"file {path!r}")
     return None

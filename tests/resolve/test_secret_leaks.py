@@ -184,3 +184,20 @@ def test_terminal_output_is_scrubbed_too(tmp_path, leak_env):
         assert "***" in text, text
         assert "\x1b[" in text, "expected Rich output on a terminal"
         assert_clean(text, " ".join(args[:1] + args[2:]) + " on a terminal")
+
+
+@pytest.mark.parametrize("how", ["path", "module"])
+def test_secrets_provider_load_error_withholds_the_providers_message(tmp_path, cli_env, how):
+    flow = write_flow(tmp_path / "flow.yaml", FLOW)
+    provider = tmp_path / "vault_provider.py"
+    provider.write_text("raise RuntimeError('cannot reach vault with token Vault-Tok-31337')\n")
+    if how == "path":
+        env = {**cli_env, "AETHERFLOW_SECRETS_PATH": str(provider)}
+    else:
+        env = {**cli_env, "PYTHONPATH": str(tmp_path), "AETHERFLOW_SECRETS_MODULE": "vault_provider"}
+    for args in (["resolve", flow], ["run", flow, "--json"], ["run", flow, "-v"]):
+        result = run_cli(*args, env=env)
+        assert result.exit_code == 2, result.output
+        assert "Vault-Tok-31337" not in result.output
+        assert "RuntimeError" in result.stderr
+        assert "withheld" in result.stderr
