@@ -3,8 +3,16 @@
 A :class:`Scrubber` knows every secret value of an invocation. Console lines, log
 records, JSON documents, error messages, state rows and step outputs pass through
 ``scrub`` / ``scrub_data`` before they leave the process. A secret is also caught in
-its common encodings: URL-encoded, JSON-escaped and base64 (at every alignment inside
-a longer base64 text, which covers ``Authorization: Basic`` headers).
+the forms it is written in: each of its characters may appear escaped the way JSON
+(also Jinja's ``tojson``), Python's ``repr``, a shell's single quotes or percent-encoding
+(``+`` for a space) write it, with escapes doubled by nesting (``repr`` inside JSON);
+and base64 (at every alignment inside a longer base64 text, which covers
+``Authorization: Basic`` headers).
+
+Text is scrubbed whole and cut afterwards (:meth:`Scrubber.scrub_cut`): cutting first
+would split a secret into halves the scrubber no longer recognises. Where a text was
+cut before it could be scrubbed (a stream read in pieces), :meth:`Scrubber.mask_edges`
+masks a secret's start or end left at the cut.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ MIN_SCRUB_LENGTH = 4
 #: "product" too.
 WHOLE_WORD_BELOW = 8
 _WORD_CHAR = "0-9A-Za-z"
+# The shortest piece of a secret masked where a text was cut: shorter pieces match too
+# much ordinary text to be told apart from a secret's first characters.
+MIN_EDGE_LENGTH = 3
 
 _SECRET_KEY_PARTS = (
     "password",
@@ -41,6 +52,7 @@ _SECRET_KEY_PARTS = (
     "access_key",
     "client_secret",
     "session_key",
+    "subscription_key",
 )
 
 # Keys that contain a secret-looking part but name something public.
@@ -68,10 +80,21 @@ def is_secret_key(key: str) -> bool:
     return any(part in lowered for part in _SECRET_KEY_PARTS)
 
 
+# A query parameter of a URL (``?api_key=...&page=2``); masked when its name looks secret.
+_QUERY_PARAMETER = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.\-]{1,64})=)(?P<value>[^&#;\s'\"]+)")
+
+
+def _secret_query_values(text: str) -> list[str]:
+    return [m.group("value") for m in _QUERY_PARAMETER.finditer(text) if is_secret_key(m.group("name"))]
+
+
 def url_passwords(text: str) -> list[str]:
-    """Passwords embedded in URLs (``scheme://user:pw@host``) or DSNs (``password=pw``)."""
+    """Passwords embedded in URLs (``scheme://user:pw@host``), DSNs (``password=pw``) and
+    query parameters with a secret name (``?api_key=...``)."""
     found = [m.group("password") for m in _URL_PASSWORD.finditer(text)]
     found += [m.group("single") or m.group("double") or m.group("bare") or "" for m in _KV_PASSWORD.finditer(text)]
+    if "=" in text:
+        found += _secret_query_values(text)
     return found
 
 
@@ -114,14 +137,22 @@ def secret_leaves(value: Any) -> list[Any]:
     return [value]
 
 
+def _mask_query_value(match: re.Match) -> str:
+    return match.group("head") + MASK if is_secret_key(match.group("name")) else match.group(0)
+
+
 def mask_url_password(text: str) -> str:
-    """Mask only the password part of a URL or key=value DSN."""
+    """Mask only the password part of a URL or key=value DSN, and the values of query
+    parameters whose name looks secret."""
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
     def kv(match: re.Match) -> str:
         quote_char = "'" if match.group("single") is not None else '"' if match.group("double") is not None else ""
         return f"{match.group('key')}{quote_char}{MASK}{quote_char}"
 
-    return _KV_PASSWORD.sub(kv, text)
+    text = _KV_PASSWORD.sub(kv, text)
+    if "=" in text:
+        text = _QUERY_PARAMETER.sub(_mask_query_value, text)
+    return text
 
 
 def strip_url_credentials(url: str) -> str:
@@ -152,10 +183,72 @@ def _base64_cores(value: bytes) -> set[str]:
     return cores
 
 
+# Jinja's ``tojson`` escapes these on top of JSON so that its output is safe in HTML.
+_HTML_SAFE_JSON = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"}
+# A single quote inside a shell's single-quoted word (``shlex.quote`` writes the first).
+_SHELL_APOSTROPHES = ("'\"'\"'", "'\\''")
+# Characters written as themselves in every form; runs of them become one literal.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")
+# Beyond this length a secret (a private key, a certificate) is matched in its literal
+# forms only: a pattern per character would be larger than the text it scans.
+_MAX_FLEXIBLE_LENGTH = 512
+
+
+def _char_forms(char: str) -> set[str]:
+    """Every way one character of a secret is written by the encoders we know."""
+    forms = {char, json.dumps(char)[1:-1], repr(char)[1:-1], repr(char + '"')[1:-2], quote(char, safe="")}
+    if char == " ":
+        forms.add("+")
+    if char in _HTML_SAFE_JSON:
+        forms.add(_HTML_SAFE_JSON[char])
+    if char == "'":
+        forms.update(_SHELL_APOSTROPHES)
+    return forms
+
+
+def _either_case(text: str) -> str:
+    """A regex for ``text`` with its letters in either case (hex digits of an escape)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.isascii() else re.escape(c) for c in text)
+
+
+def _form_pattern(form: str) -> str:
+    """A regex for one written form of a character. Escapes may be doubled by nesting
+    (``repr`` inside JSON writes ``\\'``) and hex digits may be in either case."""
+    if form.startswith("\\"):
+        rest = form[1:]
+        return r"\\+" + (_either_case(rest) if rest[:1] in ("u", "x") else re.escape(rest))
+    if form.startswith("%") and len(form) > 1:
+        return _either_case(form)
+    if form in ("'", '"'):
+        return r"\\*" + re.escape(form)
+    return re.escape(form)
+
+
+def _flexible_pattern(secret: str) -> str:
+    """A regex matching ``secret`` with each character in any of its written forms."""
+    parts: list[str] = []
+    run = ""
+    for char in secret:
+        if char in _PLAIN:
+            run += char
+            continue
+        if run:
+            parts.append(re.escape(run))
+            run = ""
+        forms = sorted(_char_forms(char), key=len, reverse=True)
+        parts.append("(?:" + "|".join(_form_pattern(f) for f in forms) + ")")
+    if run:
+        parts.append(re.escape(run))
+    return "".join(parts)
+
+
 def encoded_forms(secret: str) -> set[str]:
-    """The secret and the encodings it is commonly written in."""
+    """The secret and the encodings it is commonly written in, as literal texts."""
     forms = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1]}
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    forms.add(repr(secret + '"')[1:-2])
+    forms.add("".join(_HTML_SAFE_JSON.get(c, c) for c in json.dumps(secret)[1:-1]))
+    forms.add(secret.replace("'", _SHELL_APOSTROPHES[0]))
     raw = secret.encode("utf-8")
     forms.add(base64.b64encode(raw).decode("ascii"))
     forms.add(base64.urlsafe_b64encode(raw).decode("ascii"))
@@ -163,52 +256,116 @@ def encoded_forms(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SCRUB_LENGTH}
 
 
+def _pattern_for(secret: str) -> list[str]:
+    """Regex alternatives that together match every written form of ``secret``."""
+    literal = encoded_forms(secret)
+    if len(secret) > _MAX_FLEXIBLE_LENGTH:
+        return [re.escape(f) for f in literal]
+    flexible = _flexible_pattern(secret)
+    if flexible == re.escape(secret):
+        return [flexible] + [re.escape(f) for f in literal if f != secret]
+    # The flexible pattern matches every form but base64 (and its cores).
+    matcher = re.compile(flexible)
+    return [flexible] + [re.escape(f) for f in literal if not matcher.fullmatch(f)]
+
+
+def _alternatives(secret: str) -> list[str]:
+    """The patterns that mask ``secret``: in any written form, or, for a secret shorter
+    than :data:`WHOLE_WORD_BELOW`, in any form that stands as a whole word."""
+    patterns = _pattern_for(secret)
+    if len(secret) >= WHOLE_WORD_BELOW:
+        return patterns
+    return [f"(?<![{_WORD_CHAR}])(?:{pattern})(?![{_WORD_CHAR}])" for pattern in patterns]
+
+
 class Scrubber:
-    """Replaces every known secret (and its encodings) with ``***``. Thread-safe."""
+    """Replaces every known secret (in any of its written forms) with ``***``. Thread-safe."""
 
     def __init__(self, secrets: Iterable[str] = ()):
         self._lock = threading.Lock()
-        self._forms: set[str] = set()
-        self._words: set[str] = set()  # short secrets, masked as whole words only
+        self._secrets: set[str] = set()
+        self._forms: list[str] = []
         self._pattern: re.Pattern[str] | None = None
+        self._stale = False
         self.add(*secrets)
 
     def add(self, *secrets: Any) -> None:
         new: set[str] = set()
-        words: set[str] = set()
         for secret in secrets:
             if secret is None or isinstance(secret, bool):
                 continue
             text = str(secret)
             if len(text) < MIN_SCRUB_LENGTH:
                 continue
-            if len(text) < WHOLE_WORD_BELOW:
-                words.add(text)
-                continue
-            new |= encoded_forms(text)
-            for password in url_passwords(text):
-                if len(password) >= WHOLE_WORD_BELOW:
-                    new |= encoded_forms(password)
-                elif len(password) >= MIN_SCRUB_LENGTH:
-                    words.add(password)
+            new.add(text)
+            new.update(p for p in url_passwords(text) if len(p) >= MIN_SCRUB_LENGTH)
         with self._lock:
-            if new - self._forms or words - self._words:
-                self._forms |= new
-                self._words |= words
-                alternatives = [re.escape(f) for f in sorted(self._forms, key=len, reverse=True)]
-                alternatives += [
-                    f"(?<![{_WORD_CHAR}]){re.escape(w)}(?![{_WORD_CHAR}])" for w in sorted(self._words, key=len, reverse=True)
-                ]
+            if new - self._secrets:
+                self._secrets |= new
+                # Compiled on first use: resolving many resources adds secrets one by one.
+                self._stale = True
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if not self._stale:
+            return self._pattern
+        with self._lock:
+            if self._stale:
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                alternatives = [alt for secret in ordered for alt in _alternatives(secret)]
+                forms = {form for secret in ordered for form in encoded_forms(secret)}
+                self._forms = sorted(forms, key=len, reverse=True)
                 self._pattern = re.compile("|".join(alternatives))
+                self._stale = False
+            return self._pattern
+
+    @property
+    def longest_form(self) -> int:
+        """The length of the longest literal form of a known secret (0 when none)."""
+        self._compiled()
+        return len(self._forms[0]) if self._forms else 0
 
     def scrub(self, text: str) -> str:
         if not isinstance(text, str):
             text = str(text)
-        text = mask_url_password(text)
-        pattern = self._pattern
-        if pattern is None:
-            return text
-        return pattern.sub(MASK, text)
+        pattern = self._compiled()
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        # After the known secrets: a password=... mask must not cut one of them in two.
+        return mask_url_password(text)
+
+    def scrub_cut(self, text: str, limit: int, *, keep: str = "head") -> str:
+        """Scrub the whole text, then keep its first (``head``) or last (``tail``)
+        ``limit`` characters; a secret's piece left at the cut is masked too."""
+        scrubbed = self.scrub(text)
+        if len(scrubbed) <= limit:
+            return scrubbed
+        if keep == "head":
+            return self.mask_edges(scrubbed[:limit], end=True)
+        return self.mask_edges(scrubbed[len(scrubbed) - limit :], start=True)
+
+    def mask_edges(self, text: str, *, start: bool = False, end: bool = False) -> str:
+        """Mask a secret's last characters at the start of ``text`` and its first
+        characters at the end: what is left of a secret where a text was cut."""
+        self._compiled()
+        if end:
+            cut = self._edge_length(text, prefix=True)
+            if cut:
+                text = text[: len(text) - cut] + MASK
+        if start:
+            cut = self._edge_length(text, prefix=False)
+            if cut:
+                text = MASK + text[cut:]
+        return text
+
+    def _edge_length(self, text: str, *, prefix: bool) -> int:
+        longest = 0
+        for form in self._forms:
+            for size in range(min(len(form) - 1, len(text)), max(longest, MIN_EDGE_LENGTH - 1), -1):
+                piece = form[:size] if prefix else form[len(form) - size :]
+                if (text.endswith(piece) if prefix else text.startswith(piece)):
+                    longest = size
+                    break
+        return longest
 
     def scrub_data(self, value: Any) -> Any:
         """Scrub every string inside a JSON-like structure, keys included."""

@@ -90,3 +90,72 @@ jobs:
     assert "secret_local" not in result.stderr
     assert "{'message'" not in result.stderr
 
+
+
+QUOTED = "pa'ss wörd\"%+/x"
+
+
+def test_shell_quoted_secret_with_an_apostrophe_is_masked():
+    import shlex
+
+    scrubber = Scrubber([QUOTED])
+    for command in (shlex.join(["tool", "--password", QUOTED]), shlex.join(["tool", f"--password={QUOTED}"])):
+        assert "'\"'\"'" in command
+        assert "ss w" not in scrubber.scrub(command), command
+        assert "wörd" not in scrubber.scrub(command), command
+    assert "ss w" not in scrubber.scrub("tool 'pa'\\''ss wörd\"%+/x'")
+
+
+def test_repr_escaped_secret_is_masked_even_inside_json():
+    scrubber = Scrubber([QUOTED])
+    message = f"input 'token': expected integer, got string {QUOTED!r}"
+    assert "\\'" in message
+    assert scrubber.scrub(message) == "input 'token': expected integer, got string '***'"
+    logged = json.dumps({"error": message})
+    assert "ss w" not in scrubber.scrub(logged)
+
+
+def test_jinja_tojson_form_is_masked():
+    from jinja2.utils import htmlsafe_json_dumps
+
+    scrubber = Scrubber(["a'b<c>&d-secret"])
+    dumped = str(htmlsafe_json_dumps({"pw": "a'b<c>&d-secret"}))
+    assert "\\u0027" in dumped
+    assert scrubber.scrub(dumped) == '{"pw": "***"}'
+
+
+def test_percent_encoded_query_with_plus_for_space_is_masked():
+    import httpx
+
+    scrubber = Scrubber([QUOTED])
+    url = str(httpx.Request("GET", "https://api.test/a", params={"q": QUOTED, "n": "1"}).url)
+    assert "+w%C3%B6rd" in url
+    assert scrubber.scrub(url) == "https://api.test/a?q=***&n=1"
+    assert scrubber.scrub(url.lower()) == "https://api.test/a?q=***&n=1"
+    assert scrubber.scrub(f"/path/{quote(QUOTED, safe='/')}/x") == "/path/***/x"
+
+
+def test_credentials_in_url_query_parameters_are_masked_and_learned():
+    url = "https://api.test/v1?api_key=K3y-1234567&page=2&access_token=T0k-7654321"
+    assert mask_url_password(url) == "https://api.test/v1?api_key=***&page=2&access_token=***"
+    scrubber = Scrubber([url])
+    assert scrubber.scrub("the server rejected K3y-1234567 and T0k-7654321") == "the server rejected *** and ***"
+    assert redact_mapping({"base_url": url}) == {"base_url": "https://api.test/v1?api_key=***&page=2&access_token=***"}
+
+
+def test_cut_after_scrubbing_masks_a_secret_cut_in_half_at_either_edge():
+    secret = "Straddle-Secret-42"
+    scrubber = Scrubber([secret])
+    text = "x" * 10 + secret + "y" * 10
+    # Cutting first, at 20 or -20 characters, would leave "Straddle-S" or "Secret-42".
+    assert scrubber.scrub_cut(text, 20) == "x" * 10 + "***" + "y" * 7
+    assert scrubber.scrub_cut(text, 20, keep="tail") == "x" * 7 + "***" + "y" * 10
+    assert scrubber.scrub_cut(text, 1000) == "x" * 10 + "***" + "y" * 10
+    # A secret's start at the very cut is masked too (the text was already cut upstream).
+    assert scrubber.scrub_cut("x" * 10 + secret[:12] + "y" * 10, 22) == "x" * 10 + "***"
+    # A text that was already cut elsewhere (a stream split, a tail buffer).
+    assert scrubber.mask_edges(secret[:9] + " and more", start=False, end=False) == secret[:9] + " and more"
+    assert scrubber.mask_edges("more and " + secret[:9], end=True) == "more and ***"
+    assert scrubber.mask_edges(secret[6:] + " and more", start=True) == "*** and more"
+    encoded = quote(secret + "/", safe="")
+    assert scrubber.mask_edges("token=" + encoded[:12], end=True) == "token=***"
