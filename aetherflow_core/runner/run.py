@@ -21,7 +21,7 @@ from ..errors import Interrupted, LockHeldError, UserError
 from ..locks import LockManager, process_alive
 from ..logs import get_logger
 from ..prepare import PreparedFlow, raise_resolution_errors
-from ..spec.models import JobSpec
+from ..spec.models import ID_HINT, JobSpec, is_name
 from ..state import flow_state_location
 from ..state.base import StateStore
 from ..state.rows import RunRow, StepRunRow
@@ -86,6 +86,8 @@ class Runner:
         progress_factory: Callable = no_progress,
         store: StateStore | None = None,
     ):
+        if run_id is not None and not is_name(run_id):
+            raise UserError(f"invalid run id {run_id!r}", hint=ID_HINT)
         self.prepared = prepared
         self.spec = prepared.document.spec
         self.requested_run_id = run_id

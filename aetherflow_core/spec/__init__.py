@@ -167,7 +167,9 @@ def _problem(err: dict, index: PositionIndex) -> Problem:
         hint = f"did you mean {match!r}?" if match else f"expected one of: {', '.join(choices)}"
         return Problem(location, f"invalid value {value!r}", hint)
     if kind == "string_pattern_mismatch":
-        return Problem(location, f"invalid id {value!r}", "ids may use letters, digits, '_', '.' and '-'")
+        from .models import ID_HINT
+
+        return Problem(location, f"invalid id {value!r}", ID_HINT)
     if kind in _TYPE_WORDS:
         return Problem(location, f"expected {_TYPE_WORDS[kind]}, got {_type_name(value)} {value!r}", None)
     if kind in ("too_short", "string_too_short"):

@@ -14,6 +14,7 @@ from typing import Any
 from .. import upstream
 from ..decode import DecodeSpecError, parse_decode
 from ..errors import AetherflowError, Problem, closest
+from ..limits import MAX_DELAY_SECONDS
 from ..steps.registry import get_step, step_types
 from ..templating import ENGINE, OUTPUT_ROOTS, RESOURCE_ROOTS, STEP_ROOTS, WHEN_ROOTS
 
@@ -121,6 +122,7 @@ def check_document(document) -> list[Problem]:
                 add(base + ("id",), f"duplicate step id {step.id!r} in job {job.id!r}", f"first used at steps[{step_ids[step.id]}]")
             earlier = dict(step_ids)
             step_ids.setdefault(step.id, k)
+            _check_retry(add, base, step)
             _check_step(add, base, step.type, step.inputs, spec, earlier, scope)
             _walk_templates(add, base + ("outputs",), step.outputs, OUTPUT_ROOTS, earlier_steps=earlier, scope=scope)
 
@@ -181,6 +183,18 @@ def resource_key_problems(document) -> list[Problem]:
                     message, hint = unknown_key(name, resource.kind, resource.driver, section, key, schemas)
                     problems.append(Problem(document.locate("resources", name, section, key, key=True), message, hint))
     return problems
+
+
+def _check_retry(add, base: tuple, step) -> None:
+    if step.retry is not None and step.retry.longest_wait() > MAX_DELAY_SECONDS:
+        retry = step.retry
+        add(
+            base + ("retry",),
+            f"retry would wait {retry.longest_wait():,.0f} seconds before attempt {retry.max_attempts}",
+            f"delay_seconds x backoff^(max_attempts - 2) may be at most {MAX_DELAY_SECONDS} seconds (a day); "
+            "lower max_attempts, delay_seconds or backoff",
+            key=True,
+        )
 
 
 def _check_step(add, base: tuple, type_name: str, inputs: dict, spec, earlier_steps: dict, scope: _JobScope, *, templates: bool = True) -> None:

@@ -4,14 +4,22 @@ ruamel.yaml's composer records line and column for each mapping key, value and
 sequence item. :func:`load_yaml` turns the document into plain Python data plus a
 :class:`PositionIndex` mapping YAML paths (tuples of keys and indexes) to positions, so
 that later stages can point at the exact node a problem comes from.
+
+Before composing, one pass over the parser's events bounds the work a document can
+cause (see :mod:`aetherflow_core.limits`): aliases may not expand beyond a budget of
+nodes and characters (a few hundred bytes of anchors can otherwise stand for billions
+of nodes), nesting is limited (deep nesting exhausts the interpreter's stack) and so are
+the digits of an integer (Python refuses to convert longer ones).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import Location, Problem, SpecError
+from ..limits import MAX_ALIAS_CHARS, MAX_ALIAS_NODES, MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
 
 PathKey = tuple[str | int, ...]
 
@@ -92,6 +100,97 @@ def _mark_location(file: str | None, mark: Any, path: str = "") -> Location:
     return Location(file, mark.line + 1, mark.column + 1, path)
 
 
+_DECIMAL_INTEGER = re.compile(r"[-+]?[0-9][0-9_]*")
+
+
+class _Frame:
+    """An open mapping or sequence during the event pass."""
+
+    __slots__ = ("anchor", "chars", "children", "is_map", "key", "nodes")
+
+    def __init__(self, anchor: str | None, is_map: bool):
+        self.nodes, self.chars, self.anchor, self.is_map = 1, 0, anchor, is_map
+        self.children, self.key = 0, "?"
+
+    def add(self, nodes: int, chars: int, key: Any = None) -> None:
+        self.nodes += nodes
+        self.chars += chars
+        if self.is_map and self.children % 2 == 0:
+            self.key = key if isinstance(key, str) else "?"
+        self.children += 1
+
+
+def _event_path(stack: list[_Frame]) -> PathKey:
+    """The YAML path of the node the parser is at."""
+    path: list[str | int] = []
+    for frame in stack[1:]:  # stack[0] is the root, above the document
+        if frame.is_map:
+            if frame.children % 2:
+                path.append(frame.key)
+        else:
+            path.append(frame.children)
+    return tuple(path)
+
+
+def _check_bounds(events, file: str | None) -> None:
+    """Refuse, with a located error, a document that would cost more than the limits allow."""
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceStartEvent,
+    )
+
+    stack: list[_Frame] = [_Frame(None, False)]  # a root frame collects the documents
+    sizes: dict[str, tuple[int, int]] = {}
+    open_anchors: set[str] = set()
+    added_nodes = added_chars = 0
+
+    def fail(event, message: str, hint: str | None) -> None:
+        location = _mark_location(file, event.start_mark, format_path(_event_path(stack)))
+        raise SpecError([Problem(location, message, hint)])
+
+    for event in events:
+        kind = type(event)
+        if kind is ScalarEvent:
+            value = event.value
+            if len(value) > MAX_INTEGER_DIGITS and not event.style and event.tag is None and _DECIMAL_INTEGER.fullmatch(value):
+                digits = sum(c.isdigit() for c in value)
+                if digits > MAX_INTEGER_DIGITS:
+                    fail(event, f"integer with {digits} digits", f"integers may have at most {MAX_INTEGER_DIGITS} digits; quote the value to keep it as text")
+            if event.anchor:
+                sizes[event.anchor] = (1, len(value))
+            stack[-1].add(1, len(value), value)
+        elif kind is AliasEvent:
+            anchor = event.anchor
+            if anchor in open_anchors:
+                fail(event, f"alias *{anchor} refers to the node that contains it", "a flow cannot contain itself; copy the part you need")
+            nodes, chars = sizes.get(anchor, (1, 0))
+            added_nodes += nodes
+            added_chars += chars
+            if added_nodes > MAX_ALIAS_NODES or added_chars > MAX_ALIAS_CHARS:
+                fail(
+                    event,
+                    f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes or {MAX_ALIAS_CHARS:,} characters",
+                    f"an anchor is copied wherever its alias is used; all aliases of a file together may add "
+                    f"at most {MAX_ALIAS_NODES:,} nodes and {MAX_ALIAS_CHARS:,} characters",
+                )
+            stack[-1].add(nodes, chars)
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            if len(stack) > MAX_NESTING_DEPTH:
+                fail(event, f"mappings and lists nested more than {MAX_NESTING_DEPTH} levels deep", None)
+            stack.append(_Frame(event.anchor, kind is MappingStartEvent))
+            if event.anchor:
+                open_anchors.add(event.anchor)
+        elif isinstance(event, CollectionEndEvent):
+            frame = stack.pop()
+            if frame.anchor:
+                sizes[frame.anchor] = (frame.nodes, frame.chars)
+                open_anchors.discard(frame.anchor)
+            stack[-1].add(frame.nodes, frame.chars)
+
+
 def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
     """Parse YAML text. Syntax errors and duplicate keys become :class:`SpecError`."""
     from ruamel.yaml import YAML
@@ -104,6 +203,7 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, PositionIndex]:
     yaml.allow_duplicate_keys = False
     index = PositionIndex(file)
     try:
+        _check_bounds(yaml.parse(text), file)
         node = yaml.compose(text)
         document = yaml.constructor.construct_document(node) if node is not None else None
     except DuplicateKeyError as exc:

@@ -6,17 +6,28 @@ Each field's ``description`` is its help text: the JSON Schema of the flow file
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+from ..limits import MAX_DELAY_SECONDS, MAX_RETRY_BACKOFF, MAX_TIMEOUT_SECONDS
+
+# Ids name directories of the workspace: letters, digits, '_', '-' and '.', but not
+# dots alone ('.' and '..' would leave the workspace).
+ID_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+ID_HINT = "ids are names: letters, digits, '_', '-' and '.', but not dots alone"
 DEFAULT_WORK_ROOT = "{{ env.AETHERFLOW_WORK_ROOT | default('/tmp/aetherflow/work') }}"
 CleanupPolicy = Literal["on_success", "always", "never"]
 
 
+def is_name(text: str) -> bool:
+    """True when ``text`` may be used as an id (flow, job, step or run)."""
+    return re.fullmatch(ID_PATTERN[1:-1], text) is not None
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class WorkspaceSpec(_Strict):
@@ -40,15 +51,15 @@ class FlowLockSpec(_Strict):
     """A lock held for the whole run, so that two runs never overlap."""
 
     key: str = Field(min_length=1, description="lock name; runs using the same state and key exclude each other")
-    ttl_seconds: int = Field(default=3600, gt=0, description="lock lifetime; renewed while the run holds it")
+    ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TIMEOUT_SECONDS, description="lock lifetime; renewed while the run holds it")
     on_locked: Literal["fail", "skip"] = Field("fail", description="when the lock is held: fail (exit 3) or skip (the run is SKIPPED)")
-    wait_seconds: float = Field(default=0, ge=0, description="how long to wait for a held lock first")
+    wait_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, description="how long to wait for a held lock first")
 
 
 class FlowMeta(_Strict):
     """The flow's identity, workspace, state and lock."""
 
-    id: str = Field(pattern=ID_PATTERN, description="names the flow in state, logs and workspace paths (letters, digits, _ . -)")
+    id: str = Field(pattern=ID_PATTERN, description="names the flow in state, logs and workspace paths (letters, digits, _ . -; not dots alone)")
     description: str | None = Field(None, description="free text")
     workspace: WorkspaceSpec = Field(WorkspaceSpec(), description="where job workspaces live and when they are removed")
     state: StateSpec = Field(StateSpec(), description="state backend: sqlite (default) or postgres")
@@ -74,8 +85,12 @@ class RetrySpec(_Strict):
     """Re-run a failed step, visibly; there are no other retries."""
 
     max_attempts: int = Field(default=1, ge=1, le=100, description="attempts in all, the first included")
-    delay_seconds: float = Field(default=0, ge=0, description="wait before the second attempt")
-    backoff: float = Field(default=1.0, ge=1.0, description="factor applied to the delay after each attempt")
+    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, description="wait before the second attempt")
+    backoff: float = Field(default=1.0, ge=1.0, le=MAX_RETRY_BACKOFF, description="factor applied to the delay after each attempt")
+
+    def longest_wait(self) -> float:
+        """The wait before the last attempt, the longest of all."""
+        return self.delay_seconds * self.backoff ** max(self.max_attempts - 2, 0)
 
 
 class StepSpec(_Strict):

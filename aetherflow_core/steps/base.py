@@ -11,6 +11,7 @@ given, unchecked (only the names in ``required_inputs`` must be present), while
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection
 from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
@@ -30,7 +31,8 @@ class Input:
     """One declared step input.
 
     ``type`` is a Python type or a tuple of them (``object`` accepts anything);
-    ``choices`` restricts values; ``resource=True`` means the value names a resource;
+    ``choices`` restricts values; ``minimum``/``maximum`` bound a number (numbers must
+    be finite in any case); ``resource=True`` means the value names a resource;
     ``items``, for a list, the types its items may have (``validate`` checks them).
     """
 
@@ -41,6 +43,8 @@ class Input:
     choices: tuple[Any, ...] | None = None
     resource: bool = False
     items: tuple[type, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -58,6 +62,13 @@ class Input:
             return f"expected {self.type_name()}, got {value_type_name(value)} {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"expected a finite number, got {value!r}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                return f"must be at least {self.minimum:g}, got {value!r}"
+            if self.maximum is not None and value > self.maximum:
+                return f"must be at most {self.maximum:g}, got {value!r}"
         return None
 
     def check_items(self, value: Any) -> tuple[int, str] | None:

@@ -27,6 +27,17 @@ jobs:
         inputs: {items: [1]}
 """
 
+def _alias_bomb() -> str:
+    """Each level repeats the one before ten times: 10**8 nodes once expanded."""
+    levels = ["            - &l0 [x, x, x, x, x, x, x, x, x, x]\n"]
+    for level in range(1, 8):
+        refs = ", ".join([f"*l{level - 1}"] * 10)
+        levels.append(f"            - &l{level} [{refs}]" + ("  #!" if level == 4 else "") + "\n")
+    return HEADER + "jobs:\n  - id: a\n    steps:\n      - id: s\n        type: check_items\n        inputs:\n          items:\n" + "".join(levels)
+
+
+ALIAS_BOMB = _alias_bomb()
+
 CASES = [
     # (id, yaml, path, message fragment, hint fragment or None)
     ("bad-indentation", HEADER + "jobs:\n  - id: a\n    steps:\n      - id: s\n     type: check_items  #!\n", "", "invalid YAML", "indentation"),
@@ -69,6 +80,20 @@ CASES = [
     ("template-later-step", HEADER + "jobs:\n  - id: a\n    steps:\n      - id: first\n        type: check_items\n        inputs:\n          items: \"{{ steps.second.outputs.count }}\"  #!\n      - {id: second, type: check_items, inputs: {items: [1]}}\n", "jobs[0].steps[0].inputs.items", "step 'second', which does not run earlier", None),
     ("postgres-state-without-dsn", HEADER + "  state:\n    backend: postgres  #!\n" + ONE_JOB.split(HEADER)[1], "flow.state.backend", "state backend postgres needs a dsn", "dsn:"),
     ("wrong-scalar-for-steps", HEADER + "jobs:\n  - id: a\n    steps: nope  #!\n", "jobs[0].steps", "expected a list, got string 'nope'", None),
+    ("alias-bomb", ALIAS_BOMB, "jobs[0].steps[0].inputs.items[4][7]", "aliases expand to more than 100,000 nodes", "anchor"),
+    ("nesting-too-deep", ONE_JOB.replace("inputs: {items: [1]}", "inputs: {items: " + "[" * 150 + "]" * 150 + "}  #!"), "", "nested more than 100 levels deep", None),
+    ("recursive-alias", ONE_JOB.replace("inputs: {items: [1]}", "inputs: {items: &loop [1, *loop]}  #!"), "jobs[0].steps[0].inputs.items[1]", "alias *loop refers to the node that contains it", None),
+    ("integer-too-long", ONE_JOB.replace("inputs: {items: [1]}", "inputs: {items: [1], min_count: " + "7" * 5000 + "}  #!"), "jobs[0].steps[0].inputs.min_count", "integer with 5000 digits", "at most 4300"),
+    ("dot-dot-job-id", HEADER + "jobs:\n  - id: '..'  #!\n    steps:\n      - {id: s, type: check_items, inputs: {items: [1]}}\n", "jobs[0].id", "invalid id '..'", "not dots alone"),
+    ("dot-step-id", HEADER + "jobs:\n  - id: a\n    steps:\n      - {id: ., type: check_items, inputs: {items: [1]}}  #!\n", "jobs[0].steps[0].id", "invalid id '.'", "not dots alone"),
+    ("dot-dot-flow-id", "version: 1\nflow:\n  id: '..'  #!\n" + ONE_JOB.split(HEADER)[1], "flow.id", "invalid id '..'", "not dots alone"),
+    ("retry-delay-too-long", ONE_JOB + "        retry:\n          delay_seconds: 1e308  #!\n", "jobs[0].steps[0].retry.delay_seconds", "less than or equal to 86400", None),
+    ("retry-delay-infinite", ONE_JOB + "        retry:\n          delay_seconds: .inf  #!\n", "jobs[0].steps[0].retry.delay_seconds", "finite number", None),
+    ("retry-backoff-too-big", ONE_JOB + "        retry:\n          backoff: 1e308  #!\n", "jobs[0].steps[0].retry.backoff", "less than or equal to 10", None),
+    ("retry-waits-too-long", ONE_JOB + "        retry:  #!\n          max_attempts: 30\n          delay_seconds: 60\n          backoff: 2\n", "jobs[0].steps[0].retry", "would wait", "86400"),
+    ("lock-ttl-too-long", "version: 1\nflow:\n  id: demo\n  lock:\n    key: k\n    ttl_seconds: 100000000000000000000000  #!\n" + ONE_JOB.split(HEADER)[1], "flow.lock.ttl_seconds", "less than or equal to 604800", None),
+    ("process-timeout-too-long", HEADER + "jobs:\n  - id: a\n    steps:\n      - id: s\n        type: external.process\n        inputs:\n          command: [sleep, '1']\n          timeout_seconds: 1e308  #!\n", "jobs[0].steps[0].inputs.timeout_seconds", "at most 604800", None),
+    ("lock-wait-infinite", HEADER + "jobs:\n  - id: a\n    steps:\n      - id: s\n        type: with_lock\n        inputs:\n          lock_key: k\n          wait_seconds: .inf  #!\n          step: {id: i, type: check_items, inputs: {items: [1]}}\n", "jobs[0].steps[0].inputs.wait_seconds", "finite number", None),
 ]
 
 

@@ -8,6 +8,7 @@ TTL) and released when the step ends, whatever the outcome.
 from __future__ import annotations
 
 from ...errors import StepError, StepInputError
+from ...limits import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
 from ..base import Input, Step, StepResult
 from ..registry import get_step
 
@@ -20,8 +21,8 @@ class WithLock(Step):
     inputs = {
         "lock_key": Input(str, required=True, help="name of the lock; shared by every flow using the same state"),
         "step": Input(dict, required=True, help="the inner step: {type, id, inputs}"),
-        "ttl_seconds": Input((int, float), default=600, help="lock lifetime; renewed every third of it while held"),
-        "wait_seconds": Input((int, float), default=0, help="how long to wait for a held lock before failing"),
+        "ttl_seconds": Input((int, float), default=600, minimum=1, maximum=MAX_TIMEOUT_SECONDS, help="lock lifetime; renewed every third of it while held"),
+        "wait_seconds": Input((int, float), default=0, minimum=0, maximum=MAX_DELAY_SECONDS, help="how long to wait for a held lock before failing"),
     }
     outputs = ()  # the inner step's outputs, whatever they are
     inner_step = "step"

@@ -30,6 +30,9 @@ from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
 from ...procfs import group_members
+
+
+from ...limits import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
 from ..base import Input, Step, StepResult
 from .process_contract import (
     Stream,
@@ -231,8 +234,8 @@ class ExternalProcess(Step):
         "cwd": Input(str, help="working directory, relative to the job workspace (default: the workspace)"),
         "env": Input(dict, help="variables added to the child's environment (null removes one)"),
         "inherit_env": Input(bool, default=True, help="start from the run's environment; false starts empty"),
-        "timeout_seconds": Input((int, float), help="stop the whole process tree after this many seconds"),
-        "kill_grace_seconds": Input((int, float), default=10, help="seconds between SIGTERM and SIGKILL"),
+        "timeout_seconds": Input((int, float), minimum=0, maximum=MAX_TIMEOUT_SECONDS, help="stop the whole process tree after this many seconds"),
+        "kill_grace_seconds": Input((int, float), default=10, minimum=0, maximum=MAX_DELAY_SECONDS, help="seconds between SIGTERM and SIGKILL"),
         "capture": Input(bool, default=False, help="capture stdout/stderr into outputs instead of logging them"),
         "success_exit_codes": Input((list, int), help="exit codes that count as success (default [0]; or success.exit_codes)"),
         "max_capture_bytes": Input(int, default=DEFAULT_MAX_CAPTURE, help="keep at most the last N bytes of each captured stream"),
