@@ -24,7 +24,8 @@ MAX_TIMEOUT_SECONDS = 604_800  # a timeout or a lock's lifetime (a week)
 MAX_RETRY_BACKOFF = 10.0
 
 # Templates, per rendered value.
-MAX_TEMPLATE_OUTPUT = 16 * 1024 * 1024  # characters of one rendered text or string result
-MAX_TEMPLATE_ITEMS = 1_000_000  # items of one list built by repetition or concatenation
+MAX_TEMPLATE_OUTPUT = 16 * 1024 * 1024  # characters written by one rendering, and of any one string
+MAX_TEMPLATE_ITEMS = 1_000_000  # items of any one list or tuple a template builds
 MAX_TEMPLATE_LOOP_ITERATIONS = 1_000_000  # iterations of all loops of one rendering
-MAX_TEMPLATE_POWER_BITS = 4096  # size of the result of ``**`` on integers
+MAX_TEMPLATE_WIDTH = 1_000_000  # a width, count or repetition given to formatting or a filter
+MAX_TEMPLATE_INTEGER_BITS = 16_384  # integers a template computes with * and ** (about 4,900 digits)

@@ -139,3 +139,61 @@ jobs:
     assert code == 0
     assert dict(os.environ) == before
     assert "FROM_ENV_FILE" not in os.environ
+
+
+RUNAWAY = {
+    "nested-loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "printf-width": "{{ '%0999999999d' % 1 }}",
+    "printf-star-width": "{{ '%*d' % (999999999, 1) }}",
+    "string-repetition": "{{ ('a' * 10**9) | length }}",
+    "list-repetition": "{{ ([1] * 10**9) | length }}",
+    "power": "{{ 7 ** 999999999 }}",
+    "integer-squaring": "{% set ns = namespace(x=7) %}{% for i in range(64) %}{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x > 0 }}",
+    "center-filter": "{{ 'x' | center(999999999) }}",
+    "indent-filter": "{{ 'a\nb' | indent(999999999) }}",
+    "format-filter": "{{ '%0999999999d' | format(1) }}",
+    "format-method": "{{ '{:>999999999}'.format(1) }}",
+    "ljust-method": "{{ 'ab'.ljust(999999999) }}",
+    "replace-method": "{{ ('a' * 4000000).replace('a', 'aaaaaaaaaa') | length }}",
+    "join-method": "{{ ('x' * 1000000).join(range(100000) | map('string')) | length }}",
+    "batch-fill": "{{ range(3) | batch(999999999, 0) | list | length }}",
+    "slice-count": "{{ range(3) | slice(999999999) | list | length }}",
+    "doubling-concatenation": "{% set ns = namespace(x='ab') %}{% for i in range(64) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x | length }}",
+    "doubling-addition": "{% set ns = namespace(x=[1]) %}{% for i in range(64) %}{% set ns.x = ns.x + ns.x %}{% endfor %}{{ ns.x | length }}",
+    "output-size": "{% for i in range(1000) %}{% for j in range(1000) %}{{ 'x' * 100 }}{% endfor %}{% endfor %}",
+    "output-size-of-literal-text": "{% for i in range(1000) %}{% for j in range(1000) %}" + "x" * 100 + "{% endfor %}{% endfor %}",
+    "macro-output": "{% macro m() %}{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}{% endmacro %}{{ m() | length }}",
+    "macro-recursion": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+}
+
+
+@pytest.mark.parametrize("template", RUNAWAY.values(), ids=RUNAWAY.keys())
+def test_runaway_templates_are_refused_with_a_clear_error(template):
+    with pytest.raises(TemplateError) as info:
+        ENGINE.render(template, {"env": EnvView({})})
+    assert "Traceback" not in info.value.describe()
+    assert info.value.hint and "limit" in info.value.hint
+
+
+def test_templates_within_the_limits_still_render():
+    assert ENGINE.render("{{ 'ab' * 3 }}|{{ '%05d' % 42 }}|{{ 2 ** 64 }}|{{ [0] * 3 }}", {}) == "ababab|00042|18446744073709551616|[0, 0, 0]"
+    assert ENGINE.render("{{ 'x' | center(5) }}{{ '{:>4}'.format(7) }}{{ 'a'.ljust(3) }}|", {}) == "  x     7a  |"
+    total = "{% set ns = namespace(n=0) %}{% for i in range(1000) %}{% for j in range(500) %}{% set ns.n = ns.n + 1 %}{% endfor %}{% endfor %}{{ ns.n }}"
+    assert ENGINE.render(total, {}) == "500000"
+    assert ENGINE.render("{{ [[1], [2]] | sum(start=[]) }}", {}) == [1, 2]
+    # Adding lists one by one was quadratic: joined once, 200,000 lists take no time.
+    assert ENGINE.render("{{ ([[1]] * 200000) | sum(start=[]) | length }}", {}) == 200000
+    with pytest.raises(TemplateError, match="'lipsum' is undefined"):
+        ENGINE.render("{{ lipsum(100000000) | length }}", {})
+
+
+def test_an_undefined_name_inside_a_structure_is_a_template_error():
+    context = {"result": named("result", {"exit_code": 0})}
+    with pytest.raises(TemplateError) as info:
+        ENGINE.render("{{ {'code': result.exit_cod} }}", context)
+    assert "'result.exit_cod' is undefined" in info.value.message
+    with pytest.raises(TemplateError) as info:
+        ENGINE.render("{{ [1, result.nope] }}", context)
+    assert "'result.nope' is undefined" in info.value.message
+    with pytest.raises(TemplateError):
+        ENGINE.render("{{ [result] | map(attribute='exit_cod') | list }}", context)
