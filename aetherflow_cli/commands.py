@@ -78,18 +78,24 @@ def validate_command(session, flow, json_output) -> int:
             raise SpecError(problems)
     except SpecError as exc:
         if json_output:
-            render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems]})
+            render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems], "warnings": []})
         else:
             session.err(exc.describe())
             session.err(f"{render.counted(len(exc.problems), 'problem')} found in {flow}")
         return 2
+    warnings = [p.to_dict() for p in document.warnings]
     if json_output:
-        render.dump_json(session, {"ok": True, "errors": []})
+        render.dump_json(session, {"ok": True, "errors": [], "warnings": warnings})
     else:
+        for problem in document.warnings:
+            session.err(problem.describe(prefix="warning: "))
         spec = document.spec
         steps = sum(len(job.steps) for job in spec.jobs)
         counts = ", ".join((render.counted(len(spec.jobs), "job"), render.counted(steps, "step"), render.counted(len(spec.resources), "resource")))
-        session.out(f"{flow}: OK ({counts})")
+        summary = f"{flow}: OK ({counts})"
+        if warnings:
+            summary += f" with {render.counted(len(warnings), 'warning')}"
+        session.out(summary)
     return 0
 
 

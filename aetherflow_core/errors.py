@@ -56,8 +56,8 @@ class Problem:
         data.update(message=self.message, hint=self.hint)
         return data
 
-    def describe(self) -> str:
-        text = f"{self.location.describe()}: {self.message}"
+    def describe(self, prefix: str = "") -> str:
+        text = f"{self.location.describe()}: {prefix}{self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

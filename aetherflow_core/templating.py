@@ -308,6 +308,19 @@ def _bounded_filters(filters: dict) -> dict:
     return bounded
 
 
+def sql_identifier(value: Any) -> str:
+    """Quote a name for SQL text (``"orders"``; a list is a qualified name:
+    ``"sales"."orders"``), doubling any ``"`` inside, as PostgreSQL, SQLite and DuckDB
+    read it. Values belong in ``params``; this is for names that cannot be parameters."""
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    if not parts or not all(isinstance(p, str) for p in parts):
+        raise TemplateError(f"sql_identifier needs a name or a list of names, got {value!r}")
+    for part in parts:
+        if not part or "\x00" in part:
+            raise TemplateError(f"sql_identifier: {part!r} cannot be an SQL name (empty, or holding a NUL character)")
+    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+
+
 def _make_environment():
     from jinja2 import StrictUndefined, nodes, pass_context
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -408,6 +421,7 @@ def _make_environment():
     environment = FlowSandbox(undefined=NamedUndefined, autoescape=False, keep_trailing_newline=True)
     environment.filters = _bounded_filters(environment.filters)
     environment.filters.update({loop_filter: loop_counter, output_filter: output_meter, size_filter: size_check})
+    environment.filters["sql_identifier"] = sql_identifier
     # lipsum() writes any number of paragraphs and has no use in a flow.
     environment.globals.pop("lipsum", None)
     return environment
@@ -450,6 +464,23 @@ class TemplateEngine:
     def is_template(value: Any) -> bool:
         return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
 
+    def unquoted_outputs(self, text: str) -> bool:
+        """True when a template writes a value into its text that does not pass last
+        through ``sql_identifier`` (for the SQL injection warning)."""
+        from jinja2 import nodes
+
+        try:
+            tree = self.environment.parse(text)
+        except Exception:  # noqa: BLE001 - a syntax error is reported by check_syntax
+            return False
+        for output in tree.find_all(nodes.Output):
+            for child in output.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    continue
+                if not (isinstance(child, nodes.Filter) and child.name == "sql_identifier"):
+                    return True
+        return False
+
     def check_syntax(self, text: str) -> str | None:
         """A syntax error message, or None."""
         from jinja2 import TemplateSyntaxError
@@ -490,6 +521,8 @@ class TemplateEngine:
             return compiled.render(**context)
         except TemplateLimitError as exc:
             raise TemplateError(f"template {text!r}: {exc}", hint=LIMITS_HINT, location=location) from None
+        except TemplateError as exc:
+            raise TemplateError(f"template {text!r}: {exc.message}", hint=exc.hint, location=location) from None
         except RecursionError:
             raise TemplateError(
                 f"template {text!r}: recursion too deep",

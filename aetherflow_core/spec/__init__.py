@@ -30,6 +30,7 @@ class FlowDocument:
     spec: FlowSpec
     index: PositionIndex
     raw: dict
+    warnings: tuple[Problem, ...] = ()
 
     def locate(self, *path: str | int, key: bool = False) -> Location:
         return self.index.locate(tuple(path), key=key)
@@ -86,13 +87,16 @@ def parse_flow(text: str, file: str | None = None, *, check: bool = True) -> Flo
         raise SpecError([_problem(err, index) for err in exc.errors()]) from None
     document = FlowDocument(file, hashlib.sha256(text.encode("utf-8")).hexdigest(), spec, index, data)
     if check:
-        from .checks import check_document
+        from dataclasses import replace
+
+        from .checks import check_document, find_warnings
 
         load_flow_plugins(document)
 
         problems = check_document(document)
         if problems:
             raise SpecError(problems)
+        document = replace(document, warnings=tuple(find_warnings(document)))
     return document
 
 

@@ -3,6 +3,9 @@
 Unique ids, existing ``depends_on`` targets, an acyclic job graph, known step types,
 declared step inputs (required present, no unknown names, literal values of the right
 type), existing resources, known connector kinds/drivers, and template syntax.
+
+Warnings do not stop a flow: :func:`find_warnings` reports templates rendered into SQL
+text, where values belong in ``params`` (a value pasted into SQL is an injection).
 """
 
 from __future__ import annotations
@@ -183,6 +186,30 @@ def resource_key_problems(document) -> list[Problem]:
                     message, hint = unknown_key(name, resource.kind, resource.driver, section, key, schemas)
                     problems.append(Problem(document.locate("resources", name, section, key, key=True), message, hint))
     return problems
+
+
+SQL_TEMPLATE_OPT_OUT = "allow_sql_template"
+
+
+def find_warnings(document) -> list[Problem]:
+    """Problems worth a warning that do not make the flow invalid."""
+    warnings: list[Problem] = []
+    for i, job in enumerate(document.spec.jobs):
+        for k, step in enumerate(job.steps):
+            if step.type not in step_types():
+                continue
+            declared = get_step(step.type).inputs or {}  # None: inputs not declared
+            sql = step.inputs.get("sql")
+            if "params" not in declared or not ENGINE.is_template(sql) or step.inputs.get(SQL_TEMPLATE_OPT_OUT) is True:
+                continue
+            if ENGINE.unquoted_outputs(sql):
+                hint = "pass values in `params` with the driver's placeholders instead; quote a table or column name with `| sql_identifier`"
+                if SQL_TEMPLATE_OPT_OUT in declared:
+                    hint += f"; set `{SQL_TEMPLATE_OPT_OUT}: true` on the step when the template is intended"
+                warnings.append(
+                    Problem(document.locate("jobs", i, "steps", k, "inputs", "sql"), "a template renders values into the SQL text (SQL injection risk)", hint)
+                )
+    return warnings
 
 
 def _check_retry(add, base: tuple, step) -> None:

@@ -23,9 +23,12 @@ def run(step_cls, ctx, **inputs):
 def test_step_types_are_registered_with_the_spec_inputs_and_outputs():
     dialect = {"delimiter", "quote", "escape", "encoding", "null", "line_terminator", "date_format", "timestamp_format"}
     table = {
-        "db_execute": ({"resource", "sql", "sql_file", "params"}, ("rowcount",)),
-        "db_fetch": ({"resource", "sql", "params", "max_rows"}, ("columns", "rows", "row_count")),
-        "db_extract": ({"resource", "sql", "output", "params", "format", "header", "batch_size"} | dialect, ("path", "rows", "bytes", "sha256", "columns")),
+        "db_execute": ({"resource", "sql", "sql_file", "params", "allow_sql_template"}, ("rowcount",)),
+        "db_fetch": ({"resource", "sql", "params", "allow_sql_template", "max_rows"}, ("columns", "rows", "row_count")),
+        "db_extract": (
+            {"resource", "sql", "output", "params", "allow_sql_template", "format", "header", "batch_size"} | dialect,
+            ("path", "rows", "bytes", "sha256", "columns"),
+        ),
         "db_load": ({"resource", "table", "input", "format", "header", "mode"} | dialect, ("rows",)),
     }
     for name, (inputs, outputs) in table.items():

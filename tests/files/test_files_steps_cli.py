@@ -136,4 +136,4 @@ def test_an_unpinned_host_is_refused_through_the_cli_with_the_fix_in_the_message
 def test_the_sample_flow_validates():
     result = run_cli("validate", ROOT / "sample_flows" / "sftp_inbox_to_smb.yaml", "--json")
     assert result.exit_code == 0, result.output
-    assert result.json == {"ok": True, "errors": []}
+    assert result.json == {"ok": True, "errors": [], "warnings": []}

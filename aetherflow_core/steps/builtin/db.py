@@ -20,6 +20,8 @@ from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _RESOURCE = Input(str, required=True, resource=True, help="name of a db resource")
 _PARAMS = Input((list, dict), help="query parameters: a list for positional placeholders, a mapping for named ones")
+# validate warns about a template rendered into `sql`; this input says it is intended.
+_ALLOW_SQL_TEMPLATE = Input(bool, default=False, help="a template in `sql` is intended (quote names with | sql_identifier): no warning")
 
 
 def database(ctx, name: str) -> DatabaseConnector:
@@ -59,6 +61,7 @@ class DbExecute(Step):
         "sql": Input(str, help="the SQL to run (give sql or sql_file)"),
         "sql_file": Input(str, help="a file holding the SQL, relative to the job workspace"),
         "params": _PARAMS,
+        "allow_sql_template": _ALLOW_SQL_TEMPLATE,
     }
     outputs = ("rowcount",)
 
@@ -87,6 +90,7 @@ class DbFetch(Step):
         "resource": _RESOURCE,
         "sql": Input(str, required=True, help="the query"),
         "params": _PARAMS,
+        "allow_sql_template": _ALLOW_SQL_TEMPLATE,
         "max_rows": Input(int, default=10_000, help="more rows than this fails the step (use db_extract for big results)"),
     }
     outputs = ("columns", "rows", "row_count")
@@ -114,6 +118,7 @@ class DbExtract(Step):
         "sql": Input(str, required=True, help="the query"),
         "output": Input(str, required=True, help="file to write, relative to the job workspace"),
         "params": _PARAMS,
+        "allow_sql_template": _ALLOW_SQL_TEMPLATE,
         "format": Input(str, choices=FORMATS, help="file format; default from the output's extension"),
         "header": Input(bool, default=True, help="write a header line (csv, tsv)"),
         "batch_size": Input(int, default=DEFAULT_BATCH_SIZE, help="rows fetched per round trip on the generic path"),
