@@ -32,6 +32,8 @@ MIN_SCRUB_LENGTH = 4
 #: "product" too.
 WHOLE_WORD_BELOW = 8
 _WORD_CHAR = "0-9A-Za-z"
+# What a stream scrubber holds back at least: enough for a URL with its password.
+_STREAM_HOLDBACK = 512
 # The shortest piece of a secret masked where a text was cut: shorter pieces match too
 # much ordinary text to be told apart from a secret's first characters.
 MIN_EDGE_LENGTH = 3
@@ -342,6 +344,25 @@ class Scrubber:
         if keep == "head":
             return self.mask_edges(scrubbed[:limit], end=True)
         return self.mask_edges(scrubbed[len(scrubbed) - limit :], start=True)
+
+    def scrub_stream(self, text: str) -> tuple[str, str]:
+        """Split a piece of a stream that goes on: ``(scrubbed, rest)``, where
+        ``scrubbed`` may be written now and ``rest`` (unscrubbed) is to be put in front
+        of what the stream says next. The rest holds whatever could be the beginning of
+        a secret that continues in the next piece, so no secret is ever cut in two."""
+        pattern = self._compiled()
+        cut = len(text) - max(_STREAM_HOLDBACK, 2 * self.longest_form)
+        if cut <= 0:
+            return "", text
+        patterns = [p for p in (pattern, _URL_PASSWORD, _KV_PASSWORD, _QUERY_PARAMETER) if p is not None]
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for regex in patterns:
+                for match in regex.finditer(text, max(cut - _STREAM_HOLDBACK * 4, 0), len(text)):
+                    if match.start() < cut < match.end():
+                        cut, moved = match.start(), True
+        return self.scrub(text[:cut]), text[cut:]
 
     def mask_edges(self, text: str, *, start: bool = False, end: bool = False) -> str:
         """Mask a secret's last characters at the start of ``text`` and its first

@@ -173,6 +173,45 @@ def test_secret_in_stderr_of_a_failing_command_is_scrubbed_from_the_error(run_pr
     assert "login failed for ***" in str(info.value)
 
 
+def test_a_secret_across_the_16_kib_line_split_is_scrubbed_in_both_pieces(run_process, logs):
+    # One line of 16 KiB + 20 bytes: the secret straddles the point where the line is split.
+    run_process(command=f"head -c 16379 /dev/zero | tr '\\0' a; printf '{SECRET}'; head -c 20 /dev/zero | tr '\\0' b; echo", shell=True)
+    lines = [e["line"] for e in logs.events("process.output")]
+    assert len(lines) == 2, [len(line) for line in lines]
+    assert "".join(lines) == "a" * 16379 + "***" + "b" * 20
+    for line in lines:
+        assert SECRET[:4] not in line and SECRET[-4:] not in line
+
+
+def test_a_multibyte_character_across_the_line_split_is_kept_whole(run_process, logs):
+    run_process(command="head -c 16383 /dev/zero | tr '\\0' a; printf '\\303\\251tail\\n'", shell=True)
+    assert "".join(e["line"] for e in logs.events("process.output")) == "a" * 16383 + "\u00e9tail"
+
+
+def test_the_stderr_tail_in_an_error_is_cut_after_scrubbing(run_process):
+    # The error shows the last 2,000 characters of stderr: the cut falls inside the secret.
+    with pytest.raises(StepError) as info:
+        run_process(command=f"printf '{SECRET}' >&2; head -c 1995 /dev/zero | tr '\\0' x >&2; exit 3", shell=True)
+    assert SECRET[-4:] not in str(info.value)
+    assert "***" + "x" * 1995 in str(info.value)
+
+
+def test_max_capture_bytes_never_keeps_half_a_secret(run_process):
+    out = run_process(command=f"printf 'zz{SECRET}'; head -c 90 /dev/zero | tr '\\0' y; printf '{SECRET}' >&2", shell=True, capture=True, max_capture_bytes=100)
+    assert out["stdout_truncated"] is True
+    assert SECRET[-4:] not in out["stdout"] and "Pa55" not in out["stdout"]
+    assert out["stdout"] == "***" + "y" * 90
+    assert out["stderr"] == "***"
+
+
+def test_a_secret_with_an_apostrophe_is_scrubbed_from_the_logged_command(run_process, make_ctx, logs):
+    secret = "it's-a-Secr3t"
+    run_process(make_ctx(secrets=(secret,)), command=["echo", f"--password={secret}"])
+    [started] = logs.events("process.started")
+    assert "Secr3t" not in started["command"] and "***" in started["command"]
+    assert all("Secr3t" not in e["line"] for e in logs.events("process.output"))
+
+
 # -- stopping process trees --------------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ group when it exits are stopped the same way, so a step never leaves orphans beh
 Each output stream is streamed line by line to the log as ``process.output`` events,
 captured into the step's outputs (bounded: the last ``max_capture_bytes`` are kept),
 written to a file, inherited or discarded (``log:``). Secrets are scrubbed from
-everything the step reads.
+everything the step reads, always before any cut: a line longer than 16 KiB is logged
+(or written) in pieces split where no secret can straddle, and what is left of a secret
+where a bounded buffer begins is masked.
 
 The contract around the command -- success checks on files, the idempotency marker,
 the atomic output directory, which failures may be retried -- lives in
@@ -18,21 +20,21 @@ the atomic output directory, which failures may be retried -- lives in
 
 from __future__ import annotations
 
+import codecs
 import os
 import shlex
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
-from ...procfs import group_members
-
-
 from ...limits import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
+from ...procfs import group_members
+from ...redaction import Scrubber
 from ..base import Input, Step, StepResult
 from .process_contract import (
     Stream,
@@ -85,6 +87,11 @@ class _Tail:
             data = data[start:]
         return data.decode("utf-8", errors="replace")
 
+    def scrubbed(self, scrubber: Scrubber) -> str:
+        """The kept text, scrubbed; when its start was cut off, a secret's end left there is masked too."""
+        text = scrubber.scrub(self.text())
+        return scrubber.mask_edges(text, start=True) if self.truncated else text
+
 
 def _pump_captured(pipe: IO[bytes], tail: _Tail) -> None:
     with pipe:
@@ -92,19 +99,39 @@ def _pump_captured(pipe: IO[bytes], tail: _Tail) -> None:
             tail.add(chunk)
 
 
-def _pump_streamed(pipe: IO[bytes], tail: _Tail, emit: Callable[[str], None]) -> None:
+def _scrubbed_pieces(pipe: IO[bytes], tail: _Tail, scrubber: Scrubber) -> Iterator[tuple[str, str]]:
+    """``(text, line ending)`` for each line read, scrubbed; a line longer than
+    ``_MAX_LINE`` comes in pieces (ending ``""``) cut where no secret straddles the cut."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    rest = ""
     with pipe:
-        while line := pipe.readline(_MAX_LINE):
-            tail.add(line)
-            emit(line.decode("utf-8", errors="replace").rstrip("\r\n"))
+        while chunk := pipe.readline(_MAX_LINE):
+            tail.add(chunk)
+            text = rest + decoder.decode(chunk)
+            if chunk.endswith(b"\n"):
+                line = text.rstrip("\r\n")
+                yield scrubber.scrub(line), text[len(line) :]
+                rest = ""
+            else:
+                piece, rest = scrubber.scrub_stream(text)
+                if piece:
+                    yield piece, ""
+        rest += decoder.decode(b"", final=True)
+        if rest:
+            yield scrubber.scrub(rest), ""
 
 
-def _pump_to_file(pipe: IO[bytes], tail: _Tail, path: Path, scrub: Callable[[str], str]) -> None:
+def _pump_streamed(pipe: IO[bytes], tail: _Tail, emit: Callable[[str], None], scrubber: Scrubber) -> None:
+    """Emit each line, scrubbed; a line longer than ``_MAX_LINE`` goes out in pieces."""
+    for text, _ending in _scrubbed_pieces(pipe, tail, scrubber):
+        emit(text)
+
+
+def _pump_to_file(pipe: IO[bytes], tail: _Tail, path: Path, scrubber: Scrubber) -> None:
     # Line-buffered appends: when stdout and stderr share the file, lines interleave whole.
-    with pipe, open(path, "a", encoding="utf-8", errors="replace", buffering=1) as fh:
-        while line := pipe.readline(_MAX_LINE):
-            tail.add(line)
-            fh.write(scrub(line.decode("utf-8", errors="replace")))
+    with open(path, "a", encoding="utf-8", errors="replace", buffering=1) as fh:
+        for text, ending in _scrubbed_pieces(pipe, tail, scrubber):
+            fh.write(text + ending)
 
 
 def _child_stream(stream: Stream) -> int | None:
@@ -367,12 +394,12 @@ class ExternalProcess(Step):
                 if streams[name].mode == "capture":
                     target, args = _pump_captured, (pipe, tails[name])
                 elif streams[name].mode == "file":
-                    target, args = _pump_to_file, (pipe, tails[name], streams[name].path, ctx.scrubber.scrub)
+                    target, args = _pump_to_file, (pipe, tails[name], streams[name].path, ctx.scrubber)
                 else:
                     def emit(line: str, _stream=name) -> None:
-                        ctx.logger.info("process.output", extra={"stream": _stream, "line": ctx.scrubber.scrub(line)})
+                        ctx.logger.info("process.output", extra={"stream": _stream, "line": line})
 
-                    target, args = _pump_streamed, (pipe, tails[name], emit)
+                    target, args = _pump_streamed, (pipe, tails[name], emit, ctx.scrubber)
                 thread = threading.Thread(target=target, args=args, name=f"process-{proc.pid}-{name}", daemon=True)
                 readers.append(thread)
                 thread.start()
@@ -401,7 +428,7 @@ class ExternalProcess(Step):
 
         if stopped == "cancelled":
             raise Interrupted(f"command {program!r} stopped: the run was cancelled")
-        stderr_tail = ctx.scrubber.scrub(tails["stderr"].text()[-_TAIL_SHOWN:]).strip()
+        stderr_tail = ctx.scrubber.scrub_cut(tails["stderr"].scrubbed(ctx.scrubber), _TAIL_SHOWN, keep="tail").strip()
         if stopped == "timeout":
             raise timeout_failure(
                 f"command {program!r} timed out after {timeout:g}s; its process group was stopped"
@@ -424,7 +451,7 @@ class ExternalProcess(Step):
         outputs: dict[str, Any] = {"exit_code": exit_code, "duration_ms": duration_ms, **contract_outputs(contract)}
         for name, tail in tails.items():
             if streams[name].mode == "capture":
-                outputs[name] = ctx.scrubber.scrub(tail.text())
+                outputs[name] = tail.scrubbed(ctx.scrubber)
                 outputs[f"{name}_truncated"] = tail.truncated
                 if tail.truncated:
                     ctx.logger.warning(
