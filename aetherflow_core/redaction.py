@@ -111,18 +111,23 @@ def url_passwords_in(data: Any) -> list[str]:
     return []
 
 
-def secret_values(data: Mapping[str, Any], secret_keys: Collection[str] = ()) -> list[Any]:
+def secret_values(
+    data: Mapping[str, Any], secret_keys: Collection[str] = (), secret_paths: Iterable[str] = (), prefix: str = ""
+) -> list[Any]:
     """The secret values inside a configuration mapping: the values of ``secret_keys``
-    (top level) and of keys whose name looks secret (any depth), and the passwords
-    inside URLs and DSNs anywhere."""
+    (top level), of marked ``secret_paths`` (dotted, ``prefix`` naming ``data``'s own
+    path) and of keys whose name looks secret (any depth), and the passwords and
+    credential query parameters inside URLs and DSNs anywhere."""
+    marked = set(secret_paths)
     found: list[Any] = []
     for key, value in data.items():
         if value is None:
             continue
-        if key in secret_keys or is_secret_key(str(key)):
+        path = f"{prefix}{key}"
+        if key in secret_keys or path in marked or is_secret_key(str(key)):
             found.extend(secret_leaves(value))
         elif isinstance(value, Mapping):
-            found.extend(secret_values(value))
+            found.extend(secret_values(value, (), marked, path + "."))
         found.extend(url_passwords_in(value))
     return found
 
@@ -306,6 +311,15 @@ class Scrubber:
                 self._secrets |= new
                 # Compiled on first use: resolving many resources adds secrets one by one.
                 self._stale = True
+
+    def learn(self, data: Mapping[str, Any]) -> None:
+        """Add the secrets found inside data that is not secret as a whole (a step's
+        rendered inputs): values under a secret-looking key at any depth
+        (``headers: {X-Api-Key: ...}``, ``params: {api_key: ...}``), and passwords and
+        credential query parameters inside any other string (URLs, DSNs)."""
+        found = secret_values(data)
+        if found:
+            self.add(*found)
 
     def _compiled(self) -> re.Pattern[str] | None:
         if not self._stale:

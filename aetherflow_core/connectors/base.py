@@ -43,6 +43,9 @@ class ConnectorBase:
 
     #: The resource name; set by the connector manager after construction.
     name: str | None = None
+    #: Paths of config and options leaves marked secret when the resource was resolved
+    #: (``config.headers.X-Tenant``, from ``decode`` marks); set by the manager too.
+    secret_paths: frozenset[str] = frozenset()
 
     def __init__(self, *, config: dict[str, Any], options: dict[str, Any]):
         self.config = settle(config, type(self).config_schema)
@@ -135,11 +138,13 @@ class ConnectorBase:
 
     def secret_values(self) -> list[Any]:
         """Configuration values that must never be shown: keys the schemas declare
-        secret, keys whose name says secret, and passwords inside URLs and DSNs."""
+        secret, leaves marked secret when the resource was resolved (:attr:`secret_paths`),
+        keys whose name says secret, and passwords inside URLs and DSNs."""
         found: list[Any] = []
-        for values, schema in ((self.__dict__.get("config"), self.config_schema), (self.__dict__.get("options"), self.options_schema)):
+        sections = (("config", self.config_schema), ("options", self.options_schema))
+        for section, schema in sections:
             declared = {key for key, field in (schema or {}).items() if field.secret}
-            found.extend(secret_values(values or {}, declared))
+            found.extend(secret_values(self.__dict__.get(section) or {}, declared, self.secret_paths, f"{section}."))
         return found
 
     def error(self, message: str, cls: type[ConnectorError] = ConnectorError, hint: str | None = None) -> ConnectorError:

@@ -87,6 +87,7 @@ class ConnectorManager(Mapping[str, Any]):
                 driver=resource.driver,
             ) from exc
         instance.name = resource.name
+        instance.secret_paths = frozenset(resource.secret_paths)
         # Resolution knows secrets the connector cannot see as such (decoded values).
         instance.add_secrets(*secrets)
         self.instances_built += 1

@@ -235,6 +235,8 @@ class JobRun:
         cls = get_step(step.type)
         index = session.prepared.document.index
         rendered = ENGINE.render_tree(step.inputs, self._context(), lambda path: index.locate(location + ("inputs",) + path))
+        # Credentials a step is given directly (headers, query parameters, URLs) are secrets too.
+        session.scrubber.learn(rendered)
         inputs = cls.bind_inputs(rendered)
         ctx = StepContext(
             env=session.env,

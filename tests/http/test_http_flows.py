@@ -81,3 +81,49 @@ def test_http_steps_run_in_a_flow_and_never_show_the_token(tmp_path, https_srv):
     assert missing["status"] == "FAILED"
     assert "answered 404 Not Found, expected 2xx: no report for token ***" in missing["error"]
 
+
+
+STEP_CREDENTIALS = """
+version: 1
+flow: {id: step_credentials}
+resources:
+  api:
+    kind: rest
+    driver: httpx
+    config:
+      base_url: "{{ env.API_URL }}/"
+      verify: "{{ env.API_CA }}"
+jobs:
+  - id: call
+    steps:
+      - id: echo
+        type: http_request
+        inputs:
+          resource: api
+          path: /echo
+          headers: {X-Api-Key: "{{ env.STEP_KEY }}", X-Trace: visible-trace}
+          params: {api_key: "{{ env.STEP_PARAM }}", page: "7"}
+      - id: url
+        type: http_request
+        inputs:
+          resource: api
+          url: "{{ env.API_URL }}/status/418?access_token={{ env.URL_TOKEN }}&body=teapot+for+{{ env.URL_TOKEN }}"
+"""
+
+
+def test_credentials_given_in_a_steps_inputs_are_secrets(tmp_path, https_srv):
+    flow = write_flow(tmp_path / "flow.yaml", STEP_CREDENTIALS)
+    env = base_env(tmp_path, API_URL=https_srv.url, API_CA=https_srv.ca_file)
+    env.update(STEP_KEY="Step-K3y-9876", STEP_PARAM="Step-P4ram-5432", URL_TOKEN="Url-T0ken-1111")
+    result = run_cli("run", flow, "--json", "-v", "--log-format", "json", env=env)
+    assert result.exit_code == 1, result.output
+    secrets = ("Step-K3y-9876", "Step-P4ram-5432", "Url-T0ken-1111")
+    state = (tmp_path / "state" / "state.db").read_bytes().decode("latin-1")
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr, secret
+        assert secret not in state, secret
+    echo, url = result.json["jobs"][0]["steps"]
+    echoed = echo["outputs"]["json"]
+    assert echoed["headers"]["x-api-key"] == "***" and echoed["headers"]["x-trace"] == "visible-trace"
+    assert echoed["query"] == {"api_key": "***", "page": "7"}
+    assert "access_token=***" in url["error"] and "teapot for ***" in url["error"]

@@ -64,6 +64,29 @@ def test_a_status_outside_expect_status_fails_with_status_url_and_scrubbed_excer
     assert "answered 500 Internal Server Error, expected 2xx: database password *** rejected at line 3" in message
 
 
+def test_the_error_excerpt_is_cut_after_scrubbing(ctx):
+    # The excerpt keeps 300 characters: the secret straddles that cut.
+    with pytest.raises(StepError) as info:
+        request(ctx, path="/status/500", params={"body": "e" * 294 + SECRET + " tail"})
+    message = str(info.value)
+    assert SECRET[:4] not in message and SECRET[-4:] not in message
+    assert "e" * 294 + "***" in message
+
+
+def test_credentials_in_a_steps_headers_and_params_are_secrets(tmp_path, http_srv, make_api):
+    api = make_api({"base_url": http_srv.url})
+    scrubber = Scrubber()
+    ctx = step_context(tmp_path, {"api": api}, scrubber=scrubber)
+    rendered = {"resource": "api", "path": "/status/403", "headers": {"X-Api-Key": "Step-K3y-9876"}, "params": {"api_key": "Step-P4ram-5432", "page": "2"}}
+    scrubber.learn(rendered)
+    with pytest.raises(StepError) as info:
+        HttpRequest().run(ctx, HttpRequest.bind_inputs(rendered))
+    message = scrubber.scrub(str(info.value))
+    assert "Step-P4ram-5432" not in message and "api_key=***" in message
+    assert scrubber.scrub("key Step-K3y-9876 rejected") == "key *** rejected"
+    assert scrubber.scrub("page 2") == "page 2"
+
+
 def test_a_long_error_body_is_cut_to_a_short_excerpt(ctx):
     with pytest.raises(StepError) as info:
         request(ctx, path="/status/502", params={"body": "x" * 5000})

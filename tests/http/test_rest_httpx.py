@@ -143,6 +143,41 @@ def test_a_redirect_to_another_origin_drops_the_token(http_srv, make_api):
     assert "authorization" not in response.json()["headers"]
 
 
+def test_a_cross_origin_redirect_drops_every_credential_header(http_srv, make_api):
+    other_origin = f"http://localhost:{http_srv.port}/echo"
+    config = {
+        "base_url": http_srv.url,
+        "username": "someone",
+        "password": "Basic-Pa55",
+        "headers": {"X-Api-Key": "K3y-from-config", "X-Tenant": "marked-secret-value", "Accept": "application/json"},
+    }
+    api = make_api(config)
+    api.secret_paths = frozenset({"config.headers.X-Tenant"})  # marked in decode: (the manager sets this)
+    extra = {"X-Auth-Token": "T0k-from-step", "Cookie": "session=abc", "X-Request-Id": "r-1"}
+    response = api.get("/redirect", params={"to": other_origin}, headers=extra)
+    assert str(response.url) == other_origin
+    received = response.json()["headers"]
+    for name in ("authorization", "x-api-key", "x-tenant", "x-auth-token", "cookie"):
+        assert name not in received, (name, received)
+    assert received["accept"] == "application/json" and received["x-request-id"] == "r-1"
+
+
+def test_a_same_origin_redirect_keeps_the_credential_headers(http_srv, make_api):
+    api = make_api({"base_url": http_srv.url, "headers": {"X-Api-Key": "K3y-from-config"}})
+    received = api.get("/redirect", params={"to": "/echo"}).json()["headers"]
+    assert received["x-api-key"] == "K3y-from-config"
+
+
+def test_a_redirect_from_https_to_http_is_refused(https_srv, http_srv, make_api):
+    api = make_api({"base_url": https_srv.url, "verify": https_srv.ca_file, "token": https_srv.token})
+    seen = len(http_srv.requests)
+    with pytest.raises(ConnectorError) as info:
+        api.get("/redirect", params={"to": f"{http_srv.url}/echo"})
+    assert "from https to http" in str(info.value)
+    assert "follow_redirects: false" in info.value.hint
+    assert http_srv.requests[seen:] == []  # the plain-text address was never called
+
+
 def test_redirects_are_returned_when_following_is_off(http_srv, make_api):
     response = make_api({"base_url": http_srv.url}, follow_redirects=False).get("/redirect", params={"to": "/echo"})
     assert response.status_code == 302

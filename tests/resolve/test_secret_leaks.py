@@ -201,3 +201,28 @@ def test_secrets_provider_load_error_withholds_the_providers_message(tmp_path, c
         assert "Vault-Tok-31337" not in result.output
         assert "RuntimeError" in result.stderr
         assert "withheld" in result.stderr
+
+
+def test_credentials_in_a_base_url_query_are_masked_by_resolve_show(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", """
+version: 1
+flow: {id: query_credentials}
+resources:
+  api:
+    kind: rest
+    driver: httpx
+    config:
+      base_url: "https://api.example.test/v1?api_key={{ env.API_KEY }}&region=eu"
+jobs:
+  - id: a
+    steps: [{id: s, type: check_items, inputs: {items: [1]}}]
+""")
+    env = {**cli_env, "API_KEY": "Qk3y-Hidden-7788"}
+    shown = run_cli("resolve", flow, "--show", env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "Qk3y-Hidden-7788" not in shown.output
+    assert "api_key=***&region=eu" in shown.output
+    document = run_cli("resolve", flow, "--show", "--json", env=env)
+    [resource] = document.json["resources"]
+    assert resource["config"]["base_url"] == "https://api.example.test/v1?api_key=***&region=eu"
+    assert "Qk3y-Hidden-7788" not in document.output

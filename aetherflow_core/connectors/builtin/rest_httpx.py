@@ -12,6 +12,11 @@ timeout is capped by the time left, and once response headers are in, a watchdog
 shuts the socket down when the deadline passes, so a server trickling bytes cannot
 keep a step alive forever.
 
+Redirects are followed here rather than by httpx, so that credentials never travel to
+another origin: a redirect to another scheme, host or port drops every credential
+header (Authorization, cookies, API keys, any header marked secret or named like a
+secret) and basic auth, and a redirect from https to http is refused.
+
 No retries happen here (a step's ``retry`` does that, visibly).
 """
 
@@ -27,11 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
-from ...redaction import mask_url_password
+from ...redaction import is_secret_key, mask_url_password
 from ...values import parse_bool
 from ..base import Classification, ConnectorBase
 from ..families.http import body_excerpt, read_some, save_body, shown_url
 from ..schema import Field
+
+# Parts of header names that carry credentials, beyond the secret key names.
+_CREDENTIAL_HEADER_PARTS = ("auth", "key", "token", "secret", "cookie", "session", "signature", "credential", "password")
 
 
 class _Deadline:
@@ -166,7 +174,7 @@ class HttpxConnector(ConnectorBase):
             verify=self._ssl_context(),
             proxy=self.cfg("proxy") or None,
             timeout=self._timeouts(_Deadline(None)),
-            follow_redirects=bool(self.opt("follow_redirects")),
+            follow_redirects=False,  # stream() follows them, see _redirected()
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             trust_env=False,
         )
@@ -213,6 +221,18 @@ class HttpxConnector(ConnectorBase):
             shown = shown_url(request.url)
             action = f"{method} {shown}"
             response = client.send(request, stream=True)
+            hops = 0
+            while response.next_request is not None and self.opt("follow_redirects"):
+                try:
+                    hops += 1
+                    if hops > client.max_redirects:
+                        raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=response.next_request)
+                    following = self._redirected(response.request, response.next_request)
+                finally:
+                    response.close()
+                action = f"{method} {shown} -> {shown_url(following.url)}"
+                # No client auth on a hop: same-origin hops carry their Authorization header.
+                response = client.send(following, stream=True, auth=None)
             try:
                 watchdog = _Watchdog(response, deadline)
                 yield response
@@ -226,6 +246,24 @@ class HttpxConnector(ConnectorBase):
                     f"{action}: not complete within timeout_seconds={deadline.seconds:g}s (total deadline)", ConnectorTimeout
                 ) from exc
             raise self.translated(exc, action) from exc
+
+    def _redirected(self, previous, following):
+        """The next request of a redirect, without credentials when it leaves the origin."""
+        before, after = previous.url, following.url
+        if before.scheme == "https" and after.scheme != "https":
+            raise self.error(
+                f"{previous.method} {shown_url(before)} redirects to {shown_url(after)}: a redirect from https to http is refused",
+                hint="credentials would travel in clear text; call the https address, or set follow_redirects: false to see the answer",
+            )
+        if (before.scheme, before.host, before.port) == (after.scheme, after.host, after.port):
+            return following
+        marked = {p.rsplit(".", 1)[-1].lower() for p in self.secret_paths if p.startswith("config.headers.")}
+        secrets = {str(v) for v in self.secret_values()}
+        for name, value in list(following.headers.items()):
+            lowered = name.lower()
+            if lowered in marked or is_secret_key(lowered) or any(p in lowered for p in _CREDENTIAL_HEADER_PARTS) or value in secrets:
+                del following.headers[name]
+        return following
 
     def _past_deadline(self, exc: Exception, deadline: _Deadline, timeouts, watchdog: _Watchdog | None) -> bool:
         """Whether the exchange failed because ``timeout_seconds`` ran out: the watchdog
@@ -313,7 +351,7 @@ class HttpxConnector(ConnectorBase):
             target.parent.mkdir(parents=True, exist_ok=True)
         with self.stream(method, url, **kwargs) as response:
             if not response.is_success:
-                raise self.status_error(response, body_excerpt(read_some(response)))
+                raise self.status_error(response, body_excerpt(read_some(response), scrubber=self.scrubber))
             length = response.headers.get("content-length")
             total = int(length) if length and length.isdigit() and "content-encoding" not in response.headers else None
             size, sha256 = save_body(response, target, None if progress is None else lambda received: progress(received, total))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...atomic import atomic_open
-from ...redaction import mask_url_password, strip_url_credentials
+from ...redaction import Scrubber, mask_url_password, strip_url_credentials
 
 #: Characters of a body shown in an error message.
 EXCERPT_LENGTH = 300
@@ -34,13 +34,16 @@ _HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.D
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
-def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH) -> str:
+def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH, scrubber: Scrubber | None = None) -> str:
     """The start of a response body as one line of text. An HTML page (a server's error
-    page) is shown by its title and the start of its text, without tags, styles or scripts."""
+    page) is shown by its title and the start of its text, without tags, styles or
+    scripts. With a scrubber, the text is scrubbed before it is cut, and a secret's
+    start left at the cut is masked."""
     if _HTML_START.match(data[:1024]):
         import html
 
-        page = data[: 64 * 1024].decode("utf-8", errors="replace")
+        read = data[: 64 * 1024]
+        page = read.decode("utf-8", errors="replace")
         title = _HTML_TITLE.search(page)
         body = _HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", page))
         parts = [html.unescape(title.group(1)) if title else "", html.unescape(body)]
@@ -49,8 +52,14 @@ def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH) -> str:
             words[0] = ""
         text = " - ".join(w for w in words if w)
     else:
-        text = " ".join(data[: limit * 4].decode("utf-8", errors="replace").split())
-    return text if len(text) <= limit else text[:limit] + "..."
+        read = data[: limit * 4]
+        text = " ".join(read.decode("utf-8", errors="replace").split())
+    if scrubber is None:
+        return text if len(text) <= limit else text[:limit] + "..."
+    text = scrubber.scrub(text)
+    if len(read) < len(data):
+        text = scrubber.mask_edges(text, end=True)
+    return text if len(text) <= limit else scrubber.scrub_cut(text, limit) + "..."
 
 
 def read_some(response, limit: int = 64 * 1024) -> bytes:

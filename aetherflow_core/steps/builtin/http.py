@@ -139,7 +139,7 @@ class HttpRequest(Step):
             url = shown_url(response.url)
             outputs.update(status=status, url=url, headers=_public_headers(response.headers))
             if status not in expected:
-                excerpt = body_excerpt(read_some(response))
+                excerpt = body_excerpt(read_some(response), scrubber=ctx.scrubber)
                 reason = f"{status} {response.reason_phrase}".rstrip()
                 message = f"{method} {_short(url)} answered {reason}, expected {expected.text}"
                 raise StepError(ctx.scrubber.scrub(message + (f": {excerpt}" if excerpt else "")))
@@ -166,7 +166,7 @@ class HttpRequest(Step):
             try:
                 outputs["json"] = json.loads(body) if body.strip() else None
             except ValueError:
-                ctx.logger.warning("http.invalid_json", extra={"url": url, "excerpt": ctx.scrubber.scrub(body_excerpt(body))})
+                ctx.logger.warning("http.invalid_json", extra={"url": url, "excerpt": body_excerpt(body, scrubber=ctx.scrubber)})
                 outputs["text"] = body.decode("utf-8", errors="replace")[:MAX_TEXT_OUTPUT]
         elif body is not None and _is_text(content_type) and len(body) <= MAX_TEXT_OUTPUT:
             outputs["text"] = body.decode("utf-8", errors="replace")
