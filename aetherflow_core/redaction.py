@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 MASK = "***"
 MIN_SCRUB_LENGTH = 4
@@ -86,6 +86,43 @@ def is_secret_key(key: str) -> bool:
 _QUERY_PARAMETER = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.\-]{1,64})=)(?P<value>[^&#;\s'\"]+)")
 
 
+_WHOLE_URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]{0,63}://")
+_DSN_PASSWORD_KEY = re.compile(r"(?:^|\s)password\s*=\s*", re.I)
+_DSN_NEXT_KEY = re.compile(r"\s+[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
+def split_dsn_password(text: str) -> tuple[str, str | None]:
+    """A connection string without its password, and the password (decoded).
+
+    Read leniently, the way a person writes them: in a URL the password runs from the
+    first ``:`` of the user part to the last ``@`` before the query, whatever it holds
+    (spaces, quotes); in a ``key=value`` string an unquoted password runs to the next
+    ``key=``. ``(text, None)`` when there is no password."""
+    if _WHOLE_URL.match(text):
+        scheme, _, rest = text.partition("://")
+        head = rest.partition("?")[0]
+        at = head.rfind("@")
+        user, colon, password = rest[:at].partition(":") if at >= 0 else ("", "", "")
+        if not colon:
+            return text, None
+        return f"{scheme}://{user}@{rest[at + 1 :]}", unquote(password)
+    match = _DSN_PASSWORD_KEY.search(text)
+    if match is None:
+        return text, None
+    start, value_start = match.start(), match.end()
+    if text[value_start : value_start + 1] == "'":
+        chars, i = [], value_start + 1
+        while i < len(text) and text[i] != "'":
+            if text[i] == "\\" and i + 1 < len(text):
+                i += 1
+            chars.append(text[i])
+            i += 1
+        return (text[:start] + text[i + 1 :]).strip(), "".join(chars)
+    following = _DSN_NEXT_KEY.search(text, value_start)
+    end = following.start() if following else len(text)
+    return (text[:start] + text[end:]).strip(), text[value_start:end].strip()
+
+
 def _secret_query_values(text: str) -> list[str]:
     return [m.group("value") for m in _QUERY_PARAMETER.finditer(text) if is_secret_key(m.group("name"))]
 
@@ -97,6 +134,10 @@ def url_passwords(text: str) -> list[str]:
     found += [m.group("single") or m.group("double") or m.group("bare") or "" for m in _KV_PASSWORD.finditer(text)]
     if "=" in text:
         found += _secret_query_values(text)
+    _, password = split_dsn_password(text)
+    if password:
+        # Drivers quote the piece of a malformed string they stopped at: each word too.
+        found += [password, *password.split()]
     return found
 
 

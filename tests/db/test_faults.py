@@ -156,3 +156,61 @@ def test_db_fetch_over_max_rows_says_to_use_db_extract(pg, ctx_for):
     assert "more than max_rows=10" in str(info.value) and "db_extract" in str(info.value)
     # The abandoned stream left the connection usable.
     assert pg.fetchall("SELECT 2")[1] == [(2,)]
+
+
+# A password with a space, an apostrophe, a double quote, an at sign, a percent sign
+# and a non-ASCII letter: every one of them breaks a naively built connection string.
+TRICKY = "pa ss'w\"o@rd %é-Sec"
+TRICKY_USER = "tricky_login"
+
+
+@pytest.fixture(scope="module")
+def tricky_role(pg_server):
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(pg_server.superuser_conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(TRICKY_USER)))
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(TRICKY_USER), sql.Literal(TRICKY)))
+    yield TRICKY_USER
+    with psycopg.connect(pg_server.superuser_conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(TRICKY_USER)))
+
+
+def tricky_dsns(server, password: str) -> dict[str, str]:
+    from urllib.parse import quote
+
+    where = f"{server.host}:{server.port}/{server.dbname}"
+    quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+    keywords = f"host={server.host} port={server.port} dbname={server.dbname} user={TRICKY_USER}"
+    return {
+        "url, password as typed": f"postgresql://{TRICKY_USER}:{password}@{where}",
+        "url, password percent-encoded": f"postgresql://{TRICKY_USER}:{quote(password, safe='')}@{where}",
+        "key=value, password as typed": f"{keywords} password={password}",
+        "key=value, password last and as typed": f"password={password} {keywords}",
+        "key=value, password quoted": f"{keywords} password='{quoted}'",
+    }
+
+
+def test_a_password_with_spaces_and_quotes_connects_in_every_dsn_form(pg_server, tricky_role):
+    forms = {**tricky_dsns(pg_server, TRICKY), "config keys": None}
+    for form, dsn in forms.items():
+        config = {"dsn": dsn} if dsn else pg_server.config(user=TRICKY_USER, password=TRICKY)
+        connector = named(PostgresConnector(config=config, options={}), "tricky")
+        try:
+            assert connector.fetchall("SELECT current_user")[1] == [(TRICKY_USER,)], form
+        finally:
+            connector.close()
+
+
+def test_a_wrong_password_with_spaces_never_shows_in_errors(pg_server, tricky_role):
+    wrong = "wr ong'pa\"ss@w %é-Sec"
+    pieces = [piece for piece in wrong.split() if len(piece) >= 3] + ["ong'pa", "ss@w"]
+    for form, dsn in tricky_dsns(pg_server, wrong).items():
+        connector = named(PostgresConnector(config={"dsn": dsn}, options={}), "tricky")
+        with pytest.raises(ConnectorError) as info:
+            connector.fetchall("SELECT 1")
+        text = str(info.value)
+        assert "password authentication failed" in text, (form, text)
+        for piece in pieces:
+            assert piece not in text, (form, piece, text)

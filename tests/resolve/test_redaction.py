@@ -159,3 +159,19 @@ def test_cut_after_scrubbing_masks_a_secret_cut_in_half_at_either_edge():
     assert scrubber.mask_edges(secret[6:] + " and more", start=True) == "*** and more"
     encoded = quote(secret + "/", safe="")
     assert scrubber.mask_edges("token=" + encoded[:12], end=True) == "token=***"
+
+
+def test_a_password_with_spaces_in_a_dsn_is_learned_whole_and_word_by_word():
+    from aetherflow_core.redaction import split_dsn_password, url_passwords
+
+    for dsn in ("postgresql://etl:pa ss-w0rd-long@db:5432/x", "host=db password=pa ss-w0rd-long user=etl", "password='pa ss-w0rd-long' host=db"):
+        assert split_dsn_password(dsn)[1] == "pa ss-w0rd-long", dsn
+        scrubber = Scrubber(url_passwords(dsn))
+        # What libpq says about such strings when it is handed them.
+        assert scrubber.scrub('unexpected spaces found in "pa ss-w0rd-long", use percent-encoded spaces') == (
+            'unexpected spaces found in "***", use percent-encoded spaces'
+        )
+        assert scrubber.scrub('missing "=" after "ss-w0rd-long" in connection info string') == 'missing "=" after "***" in connection info string'
+    assert split_dsn_password("postgresql://etl:p%40ss@db/x?application_name=a") == ("postgresql://etl@db/x?application_name=a", "p@ss")
+    assert split_dsn_password("postgresql://etl@db/x") == ("postgresql://etl@db/x", None)
+    assert split_dsn_password("host=db user=etl") == ("host=db user=etl", None)

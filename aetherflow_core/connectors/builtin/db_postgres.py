@@ -28,6 +28,7 @@ from typing import Any
 
 from ...atomic import display_name
 from ...errors import ConnectorConfigError
+from ...redaction import split_dsn_password
 from ...tabular import CsvSource, ParquetSource, Source, TableFormat, arrow_batches_as_csv, json_text, open_encoded, utf8_blocks
 from ..base import ProgressCallback
 from ..families.db import DatabaseConnector, Params, ResultColumns, plain_url, quote_ident, url_scheme
@@ -147,7 +148,13 @@ class PostgresConnector(DatabaseConnector):
         timeout = self.opt("statement_timeout")
         if timeout is not None:
             kwargs["options"] = f"-c statement_timeout={_options_value(str(timeout))}"
-        return dsn or url or "", kwargs
+        # The password leaves the string and travels as a keyword: psycopg quotes it for
+        # libpq, so spaces and quotes need no escaping, and libpq never quotes it back
+        # in a parse error.
+        dsn, password = split_dsn_password(dsn or url or "")
+        if password is not None:
+            kwargs.setdefault("password", password)
+        return dsn, kwargs
 
     def _open(self, first: Any | None) -> Any:
         import psycopg
