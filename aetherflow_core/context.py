@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import threading
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import StepError
+from .paths import is_within, real_path, really_within
 from .redaction import Scrubber
 
 
@@ -38,15 +40,29 @@ def no_progress(description: str = "", total: float | None = None, unit: str = "
 
 
 def resolve_under(base: Path, value: str | Path, *, what: str = "path") -> Path:
-    """``value`` made absolute: relative paths sit under ``base`` and may not escape it."""
+    """``value`` made absolute: relative paths sit under ``base`` and may not escape it,
+    also through a symbolic link (the path returned has its links resolved)."""
     path = Path(value).expanduser()
     if path.is_absolute():
         return path
-    resolved = (base / path).resolve()
-    root = base.resolve()
-    if resolved != root and root not in resolved.parents:
+    resolved = real_path(base / path)
+    if not is_within(resolved, real_path(base)):
         raise StepError(f"{what} {str(value)!r} escapes the job workspace {str(base)!r}")
     return resolved
+
+
+def glob_under(base: Path, pattern: str, *, what: str = "path") -> list[Path]:
+    """The paths matching ``pattern`` (``**`` for any depth), sorted. A relative pattern
+    is matched in ``base``, and no match may lead out of it through a symbolic link."""
+    matches = [Path(m) for m in sorted(glob.glob(str(resolve_under(base, pattern, what=what)), recursive=True))]
+    if not Path(pattern).expanduser().is_absolute():
+        for match in matches:
+            if not really_within(match, base):
+                raise StepError(
+                    f"{what} {str(match)!r}, matched by {pattern!r}, is a symbolic link to {str(real_path(match))!r}, "
+                    f"outside the job workspace {str(base)!r}"
+                )
+    return matches
 
 
 @dataclass
@@ -71,6 +87,10 @@ class StepContext:
     def path(self, value: str | Path, *, what: str = "path") -> Path:
         """A step input path, relative to the job workspace."""
         return resolve_under(self.workspace, value, what=what)
+
+    def glob(self, pattern: str, *, what: str = "path") -> list[Path]:
+        """The paths a step input glob matches, relative to the job workspace."""
+        return glob_under(self.workspace, pattern, what=what)
 
     def progress(self, description: str, total: float | None = None, unit: str = "") -> Progress:
         """A progress reporter (a live bar on a terminal, nothing otherwise)."""

@@ -29,3 +29,8 @@ MAX_TEMPLATE_ITEMS = 1_000_000  # items of any one list or tuple a template buil
 MAX_TEMPLATE_LOOP_ITERATIONS = 1_000_000  # iterations of all loops of one rendering
 MAX_TEMPLATE_WIDTH = 1_000_000  # a width, count or repetition given to formatting or a filter
 MAX_TEMPLATE_INTEGER_BITS = 16_384  # integers a template computes with * and ** (about 4,900 digits)
+
+# Archive extraction (defaults of archive_extract's max_total_bytes and max_ratio).
+ARCHIVE_MAX_TOTAL_BYTES = 10 * 1024**3  # all entries of one archive together, uncompressed
+ARCHIVE_MAX_RATIO = 200  # uncompressed bytes per byte of archive ...
+ARCHIVE_RATIO_FLOOR = 16 * 1024**2  # ... once more than this has been written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow_core.connectors.builtin.archive_tar import TarArchiveConnector
-from aetherflow_core.errors import StepError
+from aetherflow_core.errors import ConnectorError, StepError
 from aetherflow_core.steps.base import STEP_SUCCESS
 from tests.archive.builders import zip_with
 from tests.helpers import base_env, run_cli, run_step, step_context, write_flow
@@ -173,3 +174,32 @@ def test_flow_with_a_hostile_archive_fails_naming_the_entry(tmp_path):
     assert step["status"] == "FAILED"
     assert "refusing entry '/etc/cron.d/evil'" in step["error"]
     assert "absolute path" in step["error"]
+
+
+@pytest.fixture
+def planted(ctx, tmp_path):
+    """A file outside the workspace and links to it planted inside (as a hostile
+    download or archive could leave them)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "shadow").write_text("root:$6$hash")
+    os.symlink(outside / "shadow", ctx.workspace / "reports" / "z-link.csv")
+    os.symlink(outside, ctx.workspace / "reports" / "2024" / "elsewhere")
+    return outside
+
+
+@pytest.mark.parametrize("files", [["reports/*.csv"], ["reports/**/*"], ["reports"], "reports/z-link.csv", ["reports/2024"]])
+def test_archive_create_never_follows_a_link_out_of_the_workspace(ctx, planted, files):
+    with pytest.raises((StepError, ConnectorError)) as info:
+        run_step("archive_create", ctx, output="out/leak.zip", files=files)
+    assert "job workspace" in str(info.value)
+    assert not (ctx.workspace / "out" / "leak.zip").exists()
+
+
+def test_archive_create_follows_links_that_stay_inside_and_takes_absolute_paths_as_given(ctx, planted):
+    os.symlink(ctx.workspace / "reports" / "a.csv", ctx.workspace / "reports" / "2024" / "a-again.csv")
+    result = run_step("archive_create", ctx, output="out/ok.zip", files=["reports/2024/*.csv"])
+    with zipfile.ZipFile(result.outputs["path"]) as zf:
+        assert sorted(zf.namelist()) == ["a-again.csv", "c.csv"]
+    result = run_step("archive_create", ctx, output="out/abs.zip", files=[str(planted / "shadow")])
+    assert result.outputs["count"] == 1

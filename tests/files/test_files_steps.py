@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from aetherflow_core.api import RemoteFile, RemoteFilesConnector
@@ -295,3 +297,19 @@ def test_harmless_names_land_inside_the_destination(tmp_path, name, parts):
     from aetherflow_core.connectors.families.files import safe_local_path
 
     assert safe_local_path(tmp_path, name) == tmp_path.resolve().joinpath(*parts)
+
+
+def test_files_upload_never_follows_a_link_out_of_the_workspace(tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("PRIVATE")
+    ctx = step_context(tmp_path, {"local": make_local(target)})
+    (ctx.workspace / "out").mkdir()
+    (ctx.workspace / "out" / "a.csv").write_text("a")
+    os.symlink(outside / "id_rsa", ctx.workspace / "out" / "b.csv")
+    with pytest.raises(StepError) as info:
+        run(FilesUpload, ctx, resource="local", local_files=["out/*.csv"], remote_dir="")
+    assert "job workspace" in str(info.value)
+    assert os.listdir(target) == []

@@ -123,3 +123,56 @@ def test_open_read_streams(local, root):
     (root / "s.bin").write_bytes(data)
     with local.open_read("s.bin") as reader:
         assert reader.read(100) + reader.read() == data
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A directory next to the root, with a file a symbolic link inside the root points to."""
+    path = tmp_path / "outside"
+    path.mkdir()
+    (path / "secret.txt").write_bytes(b"not yours")
+    return path
+
+
+@pytest.fixture
+def linked_root(root, outside):
+    (root / "sub").mkdir()
+    (root / "sub" / "ok.txt").write_bytes(b"fine")
+    os.symlink(outside, root / "escape")  # a directory link leaving the root
+    os.symlink(outside / "secret.txt", root / "secret.txt")  # a file link leaving the root
+    os.symlink(root / "sub", root / "inner")  # a link that stays inside
+    os.symlink("sub/ok.txt", root / "ok-link.txt")
+    return root
+
+
+def test_symbolic_links_out_of_the_root_are_refused_for_every_operation(local, linked_root, outside):
+    operations = {
+        "list a linked directory": lambda: local.list("escape"),
+        "stat": lambda: local.stat("secret.txt"),
+        "read": lambda: local.read_bytes("secret.txt"),
+        "read through a linked directory": lambda: local.read_bytes("escape/secret.txt"),
+        "download": lambda: local.download("secret.txt", str(linked_root.parent / "copy.txt")),
+        "upload into a linked directory": lambda: local.write_bytes("escape/new.txt", b"planted"),
+        "upload over a link": lambda: local.write_bytes("secret.txt", b"overwritten"),
+        "delete through a linked directory": lambda: local.delete("escape/secret.txt"),
+        "mkdir through a linked directory": lambda: local.mkdir("escape/made"),
+        "rename out through a link": lambda: local.rename("sub/ok.txt", "escape/moved.txt"),
+    }
+    for what, operation in operations.items():
+        with pytest.raises(ConnectorConfigError) as info:
+            operation()
+        assert "outside root" in str(info.value) and "symbolic link" in str(info.value), what
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    assert (outside / "secret.txt").read_bytes() == b"not yours"
+    assert not (linked_root.parent / "copy.txt").exists()
+    assert (linked_root / "sub" / "ok.txt").exists()
+
+
+def test_links_that_stay_inside_the_root_work_and_links_out_are_not_listed(local, linked_root):
+    assert local.read_bytes("inner/ok.txt") == b"fine"
+    assert local.read_bytes("ok-link.txt") == b"fine"
+    local.write_bytes("inner/new.txt", b"x")
+    assert (linked_root / "sub" / "new.txt").read_bytes() == b"x"
+    names = [entry.path for entry in local.list("", recursive=True)]
+    assert "secret.txt" not in names and "escape" not in names
+    assert {"inner", "ok-link.txt", "sub", "sub/ok.txt"} <= set(names)

@@ -7,6 +7,7 @@ FIFOs and links pointing outside the destination are refused (see :mod:`aetherfl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
@@ -59,9 +60,10 @@ class TarArchiveConnector(ArchiveConnector):
 
         return tarfile.open(archive, "r:*")
 
-    def _read_members(self, tf: Any) -> list[Member]:
-        members = []
-        for info in tf.getmembers():
+    def _read_members(self, tf: Any) -> Iterator[Member]:
+        # One entry at a time: a compressed tar is read to the end to list every entry,
+        # and the extraction's size budget may refuse it after the first ones.
+        for info in tf:
             if info.isdir():
                 kind, link = "dir", ""
             elif info.isreg():
@@ -72,8 +74,7 @@ class TarArchiveConnector(ArchiveConnector):
                 kind, link = "hardlink", info.linkname
             else:
                 raise Refused(info.name, "it is a device, FIFO or other special file")
-            members.append(Member(info.name, info.name, kind, link=link, mode=info.mode, mtime=info.mtime, handle=info))
-        return members
+            yield Member(info.name, info.name, kind, link=link, mode=info.mode, mtime=info.mtime, handle=info, size=info.size)
 
     def _member_reader(self, tf: Any, member: Member) -> AbstractContextManager[IO[bytes]]:
         # For a hard link tarfile reads its target's data.

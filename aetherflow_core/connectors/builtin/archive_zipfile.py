@@ -126,7 +126,15 @@ class ZipArchiveConnector(ArchiveConnector):
                 raise Refused(info.filename, "it is a device or other special file")
             else:
                 members.append(
-                    Member(info.filename, info.filename, "file", mode=stat.S_IMODE(mode) if mode else None, mtime=mtime, handle=info)
+                    Member(
+                        info.filename,
+                        info.filename,
+                        "file",
+                        mode=stat.S_IMODE(mode) if mode else None,
+                        mtime=mtime,
+                        handle=info,
+                        size=info.file_size,
+                    )
                 )
         return members
 

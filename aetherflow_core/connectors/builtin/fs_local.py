@@ -1,7 +1,8 @@
 """``fs/local``: a local directory behind the remote-files API.
 
 Paths are relative to ``root`` and may not leave it (``..`` and absolute paths
-outside the root are refused), so a flow can treat a mounted share, an inbox
+outside the root are refused, and so is a path that leaves it through a symbolic link;
+listings leave such links out), so a flow can treat a mounted share, an inbox
 directory or a test fixture exactly like an SFTP server.
 """
 
@@ -16,6 +17,7 @@ from typing import IO
 
 from ...atomic import atomic_open
 from ...errors import ConnectorConfigError, ConnectorError
+from ...paths import is_within, really_within
 from ..base import Classification, ProgressCallback
 from ..families.files import RemoteFile, RemoteFilesConnector, copy_stream, join_path, name_matches
 from ..schema import Field
@@ -45,12 +47,16 @@ class LocalFilesConnector(RemoteFilesConnector):
     # -- paths --------------------------------------------------------------------------
 
     def local_path(self, path: str) -> Path:
-        """The absolute local path of ``path``; refuses anything outside the root."""
+        """The absolute local path of ``path``; refuses anything outside the root, also
+        when a symbolic link on the way leads out of it."""
         root: Path = self.connect()
         text = str(path).replace("\\", "/")
         candidate = Path(os.path.normpath(text if os.path.isabs(text) else os.path.join(root, text)))
-        if candidate != root and root not in candidate.parents:
+        if not is_within(candidate, root):
             raise self.error(f"path {path!r} is outside root {str(root)!r}", ConnectorConfigError)
+        if not really_within(candidate, root):
+            real = os.path.realpath(candidate)
+            raise self.error(f"path {path!r} leads outside root {str(root)!r} through a symbolic link (to {real!r})", ConnectorConfigError)
         return candidate
 
     def _classify(self, exc: BaseException) -> Classification:
@@ -76,6 +82,8 @@ class LocalFilesConnector(RemoteFilesConnector):
                 rel, local = pending.pop()
                 with os.scandir(local) as scan:
                     for item in scan:
+                        if item.is_symlink() and not really_within(item.path, self.connect()):
+                            continue  # a link out of the root: unreachable, so not listed
                         try:
                             st = item.stat()  # follows links, like a server would show them
                         except FileNotFoundError:

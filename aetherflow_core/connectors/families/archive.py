@@ -11,6 +11,12 @@ entry. Entries are then unpacked into a private staging directory inside
 through a link the archive made), every symbolic link is resolved on disk and must
 stay inside the staging directory, and only then is the tree moved into place. A
 refused archive leaves nothing in ``dest_dir``.
+
+Archive bombs (a few megabytes that expand to gigabytes) are bounded: the entries'
+uncompressed sizes together may not exceed ``max_total_bytes``, nor ``max_ratio``
+times the archive's own size once past a floor (see :mod:`aetherflow_core.limits`).
+The sizes the entries declare are checked as the entries are listed, so a bomb is
+usually refused before a byte is written; the bytes actually written are counted too.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...atomic import atomic_open
+from ...limits import ARCHIVE_MAX_RATIO, ARCHIVE_MAX_TOTAL_BYTES, ARCHIVE_RATIO_FLOOR
+from ...paths import is_within, really_within
 from ..base import ConnectorBase, ProgressCallback
 
 CHUNK_SIZE = 1024 * 1024
@@ -45,6 +53,7 @@ class Member:
     mode: int | None = None
     mtime: float | None = None
     handle: Any = None  # the format's own entry object (ZipInfo, TarInfo)
+    size: int | None = None  # uncompressed size the entry declares, when the format knows it
 
 
 class Refused(Exception):
@@ -81,8 +90,43 @@ def check_symlink(member: Member) -> None:
         raise Refused(member.raw, f"symbolic link to {member.link!r} points outside the destination")
 
 
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+class _Budget:
+    """Uncompressed bytes an archive may expand to: ``max_total_bytes``, and
+    ``max_ratio`` times the archive's size once past the floor. ``error`` builds the
+    connector's error (a :class:`ConnectorError`, which passes ``translate`` unchanged)."""
+
+    def __init__(self, archive: Path, archive_size: int, max_total_bytes: int, max_ratio: float, error):
+        self.error = error
+        self.archive, self.archive_size = archive, archive_size
+        self.max_total_bytes, self.max_ratio = max_total_bytes, max_ratio
+        self.by_ratio = max(max_ratio * archive_size, ARCHIVE_RATIO_FLOOR)
+        self.declared = 0
+        self.written = 0
+
+    def check(self, total: int) -> None:
+        name = str(self.archive)
+        if total > self.max_total_bytes:
+            raise self.error(
+                f"archive {name!r} expands to more than max_total_bytes={self.max_total_bytes:,} bytes; nothing was extracted",
+                hint="raise max_total_bytes on the step if this archive is expected to be this large",
+            )
+        if total > self.by_ratio:
+            raise self.error(
+                f"archive {name!r} expands to more than {self.by_ratio:,.0f} bytes, {self.max_ratio:g} times its size "
+                f"of {self.archive_size:,} bytes (max_ratio): an archive bomb? Nothing was extracted",
+                hint=f"raise max_ratio on the step (now {self.max_ratio:g}) if the data is known to compress this well",
+            )
+
+    def declare(self, members: Iterable[Member]) -> Iterator[Member]:
+        for member in members:
+            if member.kind in ("file", "hardlink") and member.size:
+                self.declared += member.size
+                self.check(self.declared)
+            yield member
+
+    def wrote(self, size: int) -> None:
+        self.written += size
+        self.check(self.written)
 
 
 class ArchiveConnector(ConnectorBase):
@@ -116,15 +160,25 @@ class ArchiveConnector(ConnectorBase):
         base_dir: str | os.PathLike | None = None,
         *,
         progress: ProgressCallback | None = None,
+        within: str | os.PathLike | None = None,
     ) -> dict[str, Any]:
         """Write an archive of ``files`` (files or directories) to ``output`` atomically.
 
         Names in the archive are relative to ``base_dir`` when given (every file must
         sit under it), else each path is stored under its own name. Symbolic links are
-        followed: the archive holds the data. Returns ``{path, count, bytes}``.
+        followed: the archive holds the data; with ``within``, every file and directory
+        archived must really lie inside that directory (links resolved). Returns
+        ``{path, count, bytes}``.
         """
         out = Path(output).absolute()
         entries = self._collect(files, base_dir, {os.path.realpath(out)})
+        if within is not None:
+            for path, _ in entries:
+                if not really_within(path, within):
+                    raise self.error(
+                        f"cannot archive {str(path)!r}: it is, or lies below, a symbolic link to {os.path.realpath(path)!r}, "
+                        f"outside the job workspace {str(within)!r}"
+                    )
         with self.translate(f"create archive {str(out)!r}"), atomic_open(out) as fh:
             self._write_archive(fh, entries, progress)
         count = sum(1 for path, _ in entries if not path.is_dir())
@@ -178,17 +232,28 @@ class ArchiveConnector(ConnectorBase):
         members: Iterable[str] | None = None,
         *,
         progress: ProgressCallback | None = None,
+        max_total_bytes: int | None = None,
+        max_ratio: float | None = None,
     ) -> list[str]:
         """Extract ``archive`` (or only ``members``) into ``dest_dir``; returns the
-        relative paths of the files extracted, in archive order."""
+        relative paths of the files extracted, in archive order. The entries may expand
+        to ``max_total_bytes`` at most, and to ``max_ratio`` times the archive's size
+        (both with safe defaults, see :mod:`aetherflow_core.limits`)."""
         source = Path(archive)
         if not source.is_file():
             raise self.error(f"archive {str(archive)!r} does not exist or is not a file")
         dest = Path(dest_dir).absolute()
+        budget = _Budget(
+            source,
+            source.stat().st_size,
+            ARCHIVE_MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes,
+            ARCHIVE_MAX_RATIO if max_ratio is None else max_ratio,
+            self.error,
+        )
         with self.translate(f"read archive {str(source)!r}"):
             with self._open_for_reading(source) as handle:
                 try:
-                    entries = self._validated(self._read_members(handle))
+                    entries = self._validated(budget.declare(self._read_members(handle)))
                 except Refused as refused:
                     raise self._refusal(source, refused) from None
                 entries = self._select(entries, members, source)
@@ -196,7 +261,7 @@ class ArchiveConnector(ConnectorBase):
                 staging = dest / f".aetherflow-extract-{secrets.token_hex(6)}"
                 staging.mkdir()
                 try:
-                    self._unpack(handle, entries, staging, source, progress)
+                    self._unpack(handle, entries, staging, source, progress, budget)
                     links = self._place(staging, dest, entries, source)
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
@@ -246,7 +311,7 @@ class ArchiveConnector(ConnectorBase):
                 raise self.error(f"member {w!r} is not in archive {str(source)!r}")
         return chosen
 
-    def _unpack(self, handle: Any, entries: list[Member], staging: Path, source: Path, progress: ProgressCallback | None) -> None:
+    def _unpack(self, handle: Any, entries: list[Member], staging: Path, source: Path, progress: ProgressCallback | None, budget: _Budget) -> None:
         root = str(staging)
         by_name = {m.name: m for m in entries}
         order = [m for m in entries if m.kind in ("dir", "file")]
@@ -268,7 +333,9 @@ class ArchiveConnector(ConnectorBase):
                 else:
                     # A hard link whose target was not selected gets the target's data.
                     with self._member_reader(handle, member) as reader, open(target, "wb") as fh:
-                        shutil.copyfileobj(reader, fh, CHUNK_SIZE)
+                        while chunk := reader.read(CHUNK_SIZE):
+                            budget.wrote(len(chunk))
+                            fh.write(chunk)
                     _apply_metadata(target, member)
             except Refused as refused:
                 raise self._refusal(source, refused) from None
@@ -291,7 +358,7 @@ class ArchiveConnector(ConnectorBase):
         # "b" -> "a/.."): resolve every link on disk, now that all of them exist.
         for member in symlinks:
             resolved = os.path.realpath(staging.joinpath(*member.name.split("/")))
-            if not _within(resolved, os.path.realpath(root)):
+            if not is_within(resolved, os.path.realpath(root)):
                 raise self._refusal(source, Refused(member.raw, f"symbolic link to {member.link!r} points outside the destination"))
 
     def _place(self, staging: Path, dest: Path, entries: list[Member], source: Path) -> list[Path]:
@@ -324,7 +391,7 @@ class ArchiveConnector(ConnectorBase):
         """Links already in ``dest`` can redirect a staged link that was harmless on its
         own; any placed link that now resolves outside ``dest`` is removed again."""
         root = os.path.realpath(dest)
-        escaped = [link for link in links if not _within(os.path.realpath(link), root)]
+        escaped = [link for link in links if not is_within(os.path.realpath(link), root)]
         for link in links if escaped else ():
             if link.is_symlink():
                 link.unlink()

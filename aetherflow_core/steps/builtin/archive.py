@@ -15,6 +15,7 @@ from typing import Any
 
 from ...connectors.registry import get_connector_class
 from ...errors import StepError
+from ...limits import ARCHIVE_MAX_RATIO, ARCHIVE_MAX_TOTAL_BYTES
 from ..base import STEP_SUCCESS, Input, Step, StepResult, resource_connector
 
 _SUFFIXES: tuple[tuple[str, str, str | None], ...] = (
@@ -64,10 +65,10 @@ def _expand(ctx, items: list[str]) -> list[Path]:
     for item in items:
         resolved = ctx.path(item, what="file")
         if glob.has_magic(str(item)):
-            matches = sorted(glob.glob(str(resolved), recursive=True))
+            matches = ctx.glob(item, what="file")
             if not matches:
                 raise StepError(f"no file matches {item!r}")
-            paths.extend(Path(m) for m in matches)
+            paths.extend(matches)
         elif resolved.exists():
             paths.append(resolved)
         else:
@@ -94,12 +95,16 @@ class ArchiveCreate(Step):
 
     def run(self, ctx, inputs):
         output = ctx.path(inputs["output"], what="output")
-        files = _expand(ctx, _as_list(inputs["files"]))
+        items = _as_list(inputs["files"])
+        files = _expand(ctx, items)
         base_dir = ctx.path(inputs["base_dir"], what="base_dir") if inputs.get("base_dir") else None
         connector = _connector(ctx, inputs.get("resource"), output, sniff=False)
+        # Workspace-relative inputs may not reach outside it through links inside directories;
+        # absolute paths name what they name.
+        confine = {} if any(Path(item).expanduser().is_absolute() for item in items) else {"within": ctx.workspace}
         bar = ctx.progress(f"archive {output.name}", total=None, unit="files")
         try:
-            result = connector.create(output, files, base_dir, progress=bar.advance)
+            result = connector.create(output, files, base_dir, progress=bar.advance, **confine)
         finally:
             bar.close()
         ctx.logger.info("archive_create.written", extra={"path": result["path"], "count": result["count"], "bytes": result["bytes"]})
@@ -114,6 +119,8 @@ class ArchiveExtract(Step):
         "dest_dir": Input(str, required=True, help="directory to extract into (created if missing)"),
         "members": Input((list, str), help="only these entries (names or directories inside the archive)"),
         "resource": Input(str, resource=True, help="an archive/zipfile or archive/tar resource"),
+        "max_total_bytes": Input(int, minimum=1, help=f"uncompressed bytes the archive may expand to (default {ARCHIVE_MAX_TOTAL_BYTES:,})"),
+        "max_ratio": Input((int, float), minimum=1, help=f"uncompressed bytes per byte of archive, past 16 MiB (default {ARCHIVE_MAX_RATIO})"),
     }
     outputs = ("files", "count")
 
@@ -123,8 +130,9 @@ class ArchiveExtract(Step):
         members = _as_list(inputs["members"]) if inputs.get("members") is not None else None
         connector = _connector(ctx, inputs.get("resource"), archive, sniff=True)
         bar = ctx.progress(f"extract {archive.name}", total=None, unit="files")
+        limits = {k: inputs[k] for k in ("max_total_bytes", "max_ratio") if inputs.get(k) is not None}
         try:
-            names = connector.extract(archive, dest, members, progress=bar.advance)
+            names = connector.extract(archive, dest, members, progress=bar.advance, **limits)
         finally:
             bar.close()
         files = [str(dest.joinpath(*name.split("/"))) for name in names]

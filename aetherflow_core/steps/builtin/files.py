@@ -287,8 +287,7 @@ def _expand_local(ctx, value: Any) -> list[Path]:
             raise StepInputError(f"input 'local_files': expected a path or glob, got {item!r}")
         resolved = ctx.path(item, what="local file")
         if glob.has_magic(item):
-            matches = [Path(m) for m in sorted(glob.glob(str(resolved), recursive=True))]
-            found.extend(m for m in matches if m.is_file())
+            found.extend(m for m in ctx.glob(item, what="local file") if m.is_file())
         elif resolved.is_file():
             found.append(resolved)
         elif resolved.exists():
