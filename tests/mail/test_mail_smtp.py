@@ -84,6 +84,33 @@ def test_from_addr_argument_wins_over_the_config(starttls_smtp, make_mailer):
     assert starttls_smtp.messages[0].mail_from == "other@example.com"
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("to", "alice@example.com\r\nBcc: eve@evil.test"),
+        ("to", ["alice@example.com", "bob@example.com\nCc: eve@evil.test"]),
+        ("cc", "Carol <carol@example.com>\r\n, eve@evil.test"),
+        ("bcc", "x@example.com\rTo: eve@evil.test"),
+        ("from_addr", "ops@example.com\r\nReply-To: eve@evil.test"),
+    ],
+)
+def test_an_address_with_a_line_break_is_refused_and_nothing_is_sent(starttls_smtp, make_mailer, field, value):
+    mailer = make_mailer(starttls_smtp.config(from_addr="ops@example.com"))
+    arguments = {"to": "team@example.com", "subject": "s", "body": "b", field: value}
+    sent_before = len(starttls_smtp.messages)
+    with pytest.raises(ConnectorConfigError) as info:
+        mailer.send(**arguments)
+    assert "line break" in str(info.value)
+    assert len(starttls_smtp.messages) == sent_before
+
+
+def test_a_subject_with_a_line_break_is_refused_clearly(starttls_smtp, make_mailer):
+    mailer = make_mailer(starttls_smtp.config(from_addr="ops@example.com"))
+    with pytest.raises(ConnectorConfigError) as info:
+        mailer.send("team@example.com", "report\r\nBcc: eve@evil.test", "b")
+    assert "line break" in str(info.value) and "subject" in str(info.value)
+
+
 def test_check_logs_in_over_each_transport(smtp, make_mailer):
     make_mailer(smtp.config()).check()
 

@@ -51,6 +51,11 @@ def split_addresses(value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
     items = [value] if isinstance(value, str) else [str(v) for v in value]
+    for item in items:
+        # The parser reads "a@b\r\nBcc: c@d" as two addresses: a line break could add a
+        # recipient (or a header) the flow never named.
+        if "\r" in item or "\n" in item:
+            raise ValueError(f"{item!r} contains a line break; give several addresses as a list or separated by commas")
     out = []
     for name, addr in getaddresses(items):
         if not addr or "@" not in addr:
@@ -219,6 +224,8 @@ class SMTPConnector(ConnectorBase):
             raise self.error(f"bad address: {exc}", ConnectorConfigError) from None
         if not (to_list or cc_list or bcc_list):
             raise self.error("no recipients: give to, cc or bcc", ConnectorConfigError)
+        if "\r" in subject or "\n" in subject:
+            raise self.error(f"the subject {subject!r} contains a line break, which a mail header cannot hold", ConnectorConfigError)
 
         msg = EmailMessage()
         msg["From"] = sender
