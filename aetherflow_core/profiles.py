@@ -16,6 +16,7 @@ from typing import Any
 
 from .decode import DecodeSpecError, parse_decode
 from .errors import Location, ProfileError, suggest
+from .limits import MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
 from .spec.loader import PositionIndex, format_path, load_yaml, read_text
 
 _SECTIONS = ("config", "options", "decode")
@@ -64,6 +65,18 @@ def load_profiles(
                 f"AETHERFLOW_PROFILES_JSON is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
                 hint="the variable must hold a JSON object of profiles",
             ) from None
+        except RecursionError:
+            data = None  # deeper than the decoder goes: refused just below
+        except ValueError:  # an integer beyond Python's conversion limit
+            raise ProfileError(
+                f"AETHERFLOW_PROFILES_JSON holds an integer with more than {MAX_INTEGER_DIGITS} digits",
+                hint="quote the value to keep it as text",
+            ) from None
+        if data is None or _nesting(data) > MAX_NESTING_DEPTH:
+            raise ProfileError(
+                f"AETHERFLOW_PROFILES_JSON is nested more than {MAX_NESTING_DEPTH} levels deep",
+                hint="profiles are a few levels deep: name -> config/options/resources -> values",
+            )
         return _checked(Profiles(data if isinstance(data, dict) else {}, "AETHERFLOW_PROFILES_JSON"), data)
     if env_profiles_file:
         return _from_file(Path(env_profiles_file))
@@ -72,6 +85,17 @@ def load_profiles(
         if beside.is_file():
             return _from_file(beside)
     return Profiles()
+
+
+def _nesting(data: Any) -> int:
+    """How deep mappings and lists nest in ``data`` (counted without recursion)."""
+    deepest, pending = 0, [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def check_profiles_text(text: str, file: str | None = None) -> Profiles:

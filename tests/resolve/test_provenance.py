@@ -267,3 +267,19 @@ def test_a_required_key_left_empty_is_reported_missing(tmp_path, cli_env):
     result = run_cli("resolve", flow, env=cli_env)
     assert result.exit_code == 2
     assert "missing required config key 'host' for demo/typed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"prod": ' * 2000 + "{}" + "}" * 2000, "nested more than 100 levels deep"),
+        ('{"prod": {"config": {"port": ' + "7" * 5000 + "}}}", "integer with more than 4300 digits"),
+    ],
+    ids=["deep", "long-integer"],
+)
+def test_profiles_json_beyond_the_limits_is_a_clear_error(setup, text, message):
+    flow, _env_file, env = setup
+    result = run_cli("resolve", flow, env={**env, "AETHERFLOW_PROFILES_JSON": text})
+    assert result.exit_code == 2, result.output
+    assert "AETHERFLOW_PROFILES_JSON" in result.stderr and message in result.stderr
+    assert "internal error" not in result.stderr
