@@ -20,8 +20,12 @@ import sqlite3
 
 import pytest
 
-from tests.fixtures.plugins.leak_matrix import written_forms
+from aetherflow_core.registration import registrations_undone
 from tests.helpers import run_cli, write_flow
+
+with registrations_undone():
+    # The plugin's step and connector must not stay registered in the test process.
+    from tests.fixtures.plugins.leak_matrix import written_forms
 
 WRITTEN = ("base64", "json", "repr", "url")
 ENCODED = "Enc'P4ss \"w/ä%x"
