@@ -12,12 +12,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..connectors.manager import ConnectorManager
 from ..context import no_progress
-from ..errors import Interrupted, LockHeldError, UserError
+from ..errors import AetherflowError, Interrupted, LockHeldError, UserError
 from ..locks import LockManager, process_alive
 from ..logs import get_logger
 from ..prepare import PreparedFlow, raise_resolution_errors
@@ -65,6 +66,14 @@ def _signals_raise_interrupted(cancel: threading.Event) -> Iterator[Callable[[],
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, AetherflowError):
+        return exc.describe()
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, or the command line's signal exit
+        return str(exc) or "interrupted"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _run_status(records: list[JobRecord], interrupted: BaseException | None) -> Status:
@@ -118,6 +127,9 @@ class Runner:
         store = self._open_store()
         flow_id = self.spec.flow.id
         warnings: list[str] = []
+        run_id: str | None = None
+        finished = False
+        started = time.time()
         try:
             run_id, previous = self._start_run(store, flow_id, warnings)
             log = get_logger(flow_id=flow_id, run_id=run_id)
@@ -139,7 +151,6 @@ class Runner:
                 cancel=self.cancel,
                 progress_factory=self.progress_factory,
             )
-            started = time.time()
             log.info("run.started", extra={"resumed": bool(previous), "fingerprint": self.prepared.fingerprint})
             records: list[JobRecord] = []
             interrupted: Interrupted | None = None
@@ -156,6 +167,7 @@ class Runner:
                 except LockHeldError:
                     # Refused before any job ran: the run is over, not left RUNNING for --resume.
                     store.finish_run(run_id, Status.FAILED, time.time(), ms(time.time() - started))
+                    finished = True
                     log.error("run.finished", extra={"status": Status.FAILED, "reason": "flow lock held"})
                     raise
                 finally:
@@ -165,6 +177,7 @@ class Runner:
             status = _run_status(records, interrupted)
             duration_ms = ms(time.time() - started)
             store.finish_run(run_id, status, time.time(), duration_ms)
+            finished = True
             if interrupted is None:
                 self._cleanup(session, [r.id for r in records], status)
             log.info("run.finished", extra={"status": status, "duration_ms": duration_ms})
@@ -174,9 +187,32 @@ class Runner:
                 interrupted.result = result
                 raise interrupted
             return result
+        except BaseException as exc:
+            if run_id is not None and not finished:
+                self._close_failed(store, run_id, started, exc)
+            raise
         finally:
             if self._store is None:
                 store.close()
+
+    def _close_failed(self, store: StateStore, run_id: str, started: float, exc: BaseException) -> None:
+        """A failure escaped the jobs (a template of the flow lock, or a bug): the run,
+        and its job and step that were running, still end FAILED in the state, never
+        left RUNNING; the error goes on up."""
+        reason = self.prepared.scrubber.scrub(_describe(exc))
+        log = get_logger(flow_id=self.spec.flow.id, run_id=run_id)
+        try:
+            now = time.time()
+            for job in store.job_runs(run_id):
+                if job.status == Status.RUNNING:
+                    store.record_job(replace(job, status=Status.FAILED, ended_at=now, error=reason))
+            for step in store.step_runs(run_id):
+                if step.status == Status.RUNNING:
+                    store.record_step(replace(step, status=Status.FAILED, ended_at=now, error=reason))
+            store.finish_run(run_id, Status.FAILED, now, ms(now - started))
+        except Exception as state_error:  # noqa: BLE001 - the first error is the one to report
+            log.error("run.finish_failed", extra={"error": self.prepared.scrubber.scrub(_describe(state_error))})
+        log.error("run.finished", extra={"status": Status.FAILED, "reason": reason})
 
     def _run_jobs(self, session: RunSession, plan: list[JobSpec], records: list[JobRecord]) -> None:
         """The plan's jobs one after another; ``records`` grows as each one finishes."""
