@@ -113,7 +113,10 @@ class JobRun:
             if step_record.status == Status.SKIPPED and step.on_no_data == "skip_job":
                 record.status, halted_by = Status.SKIPPED, Status.SKIPPED
                 record.reason = f"step {step.id!r} found no data"
-        record.outputs = self.session.scrubber.scrub_data(self.outputs)
+        # Exits (console, JSON, logs, state) show the outputs scrubbed; later jobs' templates
+        # get them as they are.
+        record.values = self.outputs
+        record.outputs, record.outputs_masked = self.session.scrubber.scrub_data_changed(self.outputs)
         record.ended_at = time.time()
         record.duration_ms = ms(record.ended_at - record.started_at)
         self._save(error=record.reason if record.status == Status.FAILED else None)
@@ -171,6 +174,10 @@ class JobRun:
         session, scrubber = self.session, self.session.scrubber
         step_log = self.log.bind(step_id=step.id, step_type=step.type)
         prior = session.previous.get((self.job.id, step.id))
+        if prior is not None and prior.outputs_masked:
+            # Its stored outputs are not what it produced: later steps must not get them.
+            step_log.warning("step.rerun", extra={"reason": "its stored outputs had secrets masked, so it runs again"})
+            prior = None
         if prior is not None:
             step_log.info("step.reused", extra={"status": prior.status, "attempts": prior.attempts})
             reused = StepRecord(step.id, step.type, prior.status, prior.attempts, prior.duration_ms or 0, prior.outputs, None, True)
@@ -222,7 +229,7 @@ class JobRun:
                 fields["traceback"] = scrubber.scrub("".join(traceback.format_exception(error)))
             step_log.error("step.failed", extra=fields)
         else:
-            record.outputs = scrubber.scrub_data(raw_outputs)
+            record.outputs, record.outputs_masked = scrubber.scrub_data_changed(raw_outputs)
             fields = {"status": record.status, "attempts": record.attempts, "duration_ms": record.duration_ms}
             if reason:
                 fields["reason"] = str(reason)

@@ -83,6 +83,7 @@ class JobRunRow(Row):
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     position: int | None = None  # in the run's plan: rows are listed in this order
+    outputs_masked: bool = False  # the scrubber changed the outputs: they are not what the job produced
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class StepRunRow(Row):
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     position: int | None = None  # in its job
+    outputs_masked: bool = False  # the scrubber changed the outputs: a resume runs the step again
 
 
 @dataclass(frozen=True)

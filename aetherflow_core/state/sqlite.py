@@ -74,6 +74,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         expires_at REAL NOT NULL
     )""",
     ),
+    2: (
+        "ALTER TABLE job_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE step_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
+    ),
 }
 
 

@@ -45,7 +45,7 @@ def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_s
             assert outcomes == ["ok"] * 8
             store = PostgresStateStore(dsn)
             try:
-                assert store._query("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": 1}]
+                assert store._query("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": PostgresStateStore.schema_version()}]
             finally:
                 store.close()
 

@@ -87,9 +87,10 @@ class _Tail:
             data = data[start:]
         return data.decode("utf-8", errors="replace")
 
-    def scrubbed(self, scrubber: Scrubber) -> str:
-        """The kept text, scrubbed; when its start was cut off, a secret's end left there is masked too."""
-        text = scrubber.scrub(self.text())
+    def captured(self, scrubber: Scrubber) -> str:
+        """The kept text; when its start was cut off, a secret's end left there is masked
+        (no later scrubbing could tell it from other text)."""
+        text = self.text()
         return scrubber.mask_edges(text, start=True) if self.truncated else text
 
 
@@ -428,7 +429,7 @@ class ExternalProcess(Step):
 
         if stopped == "cancelled":
             raise Interrupted(f"command {program!r} stopped: the run was cancelled")
-        stderr_tail = ctx.scrubber.scrub_cut(tails["stderr"].scrubbed(ctx.scrubber), _TAIL_SHOWN, keep="tail").strip()
+        stderr_tail = ctx.scrubber.scrub_cut(tails["stderr"].captured(ctx.scrubber), _TAIL_SHOWN, keep="tail").strip()
         if stopped == "timeout":
             raise timeout_failure(
                 f"command {program!r} timed out after {timeout:g}s; its process group was stopped"
@@ -451,7 +452,8 @@ class ExternalProcess(Step):
         outputs: dict[str, Any] = {"exit_code": exit_code, "duration_ms": duration_ms, **contract_outputs(contract)}
         for name, tail in tails.items():
             if streams[name].mode == "capture":
-                outputs[name] = tail.scrubbed(ctx.scrubber)
+                # Unscrubbed: the outputs are data for later steps; the runner scrubs them where they leave.
+                outputs[name] = tail.captured(ctx.scrubber)
                 outputs[f"{name}_truncated"] = tail.truncated
                 if tail.truncated:
                     ctx.logger.warning(
