@@ -4,7 +4,8 @@ The command runs as an argv list (a string is split with :func:`shlex.split`); a
 is used only with ``shell: true``. The child starts in its own session, so a timeout or
 a cancelled run stops the whole process tree it started: SIGTERM to the process group,
 then SIGKILL after ``kill_grace_seconds``. Processes the command leaves running in its
-group when it exits are stopped the same way, so a step never leaves orphans behind.
+group when it exits are stopped the same way, so a step never leaves orphans behind,
+also when the runner itself dies (:class:`_GroupGuard`, ``PR_SET_PDEATHSIG``).
 
 Each output stream is streamed line by line to the log as ``process.output`` events,
 captured into the step's outputs (bounded: the last ``max_capture_bytes`` are kept),
@@ -21,6 +22,7 @@ the atomic output directory, which failures may be retried -- lives in
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import shlex
 import signal
@@ -196,6 +198,68 @@ def stop_process_group(pgid: int, grace_seconds: float) -> str:
     return "killed"
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux), looked up once; None where there is none."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_runner() -> Callable[[], None] | None:
+    """What the child runs before the command (Linux): the kernel kills it if the runner's
+    thread that started it dies (``PR_SET_PDEATHSIG``), even by ``kill -9``. None elsewhere."""
+    prctl, runner = _prctl(), os.getpid()
+    if prctl is None:
+        return None
+
+    def child_setup() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != runner:  # the runner died before the request was made
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return child_setup
+
+
+#: The guard of a command's process group: it waits for a line from the runner and, when
+#: the pipe closes without one (the runner died), kills the whole group.
+_GUARD_SCRIPT = 'read -r done || kill -KILL -"$0"'
+
+
+class _GroupGuard:
+    """A small process (``sh``) that stops the command's process group when the runner
+    dies, however it dies: the kernel closes the runner's end of the guard's pipe, and
+    the guard kills the group. The command's children (``PR_SET_PDEATHSIG`` only reaches
+    the child itself) die with it, so no process of the step outlives a ``kill -9`` of
+    the runner. It runs in a session of its own, so a signal to the runner's process
+    group does not stop it first."""
+
+    def __init__(self, pgid: int):
+        self._proc = subprocess.Popen(
+            [_SHELL, "-c", _GUARD_SCRIPT, str(pgid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def release(self) -> None:
+        """The group is gone and its leader not yet reaped (its id cannot be reused):
+        the guard leaves without killing anything."""
+        try:
+            self._proc.stdin.write(b"done\n")
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        self._proc.wait()
+
+
 class _HeldSignals:
     """SIGINT and SIGTERM noted instead of handled, from construction until
     :meth:`release`, which restores the handlers and hands them what arrived. Only the
@@ -367,6 +431,7 @@ class ExternalProcess(Step):
         # gives it time to start children of its own meanwhile): signals are held while
         # it starts, and raise once it is known, inside the try that stops its tree.
         proc: subprocess.Popen | None = None
+        guard: _GroupGuard | None = None
         held = _HeldSignals()
         try:
             try:
@@ -379,7 +444,9 @@ class ExternalProcess(Step):
                         stdout=_child_stream(contract.stdout),
                         stderr=_child_stream(contract.stderr),
                         start_new_session=True,
+                        preexec_fn=_die_with_runner(),
                     )
+                    guard = _GroupGuard(proc.pid)
                 finally:
                     held.release()
             except FileNotFoundError:
@@ -419,6 +486,8 @@ class ExternalProcess(Step):
                     # Interrupted: never leave the tree behind.
                     how = stop_process_group(pgid, grace)
                     ctx.logger.warning("process.stopped", extra={"pid": pgid, "reason": "interrupted", "how": how})
+                if guard is not None:
+                    guard.release()
                 proc.wait()
             for thread in readers:
                 if thread.ident is not None:
