@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from ..context import StepContext
@@ -187,6 +189,10 @@ class JobRun:
         def save() -> None:
             session.store.record_step(record.row(session.run_id, self.job.id, position))
 
+        def record_process_group(pgid: int | None) -> None:
+            record.process_group = None if pgid is None else f"{socket.gethostname()}:{pgid}"
+            save()
+
         save()
         step_log.info("step.started")
         max_attempts = step.retry.max_attempts if step.retry else 1
@@ -196,7 +202,7 @@ class JobRun:
         for attempt in range(1, max_attempts + 1):
             record.attempts = attempt
             try:
-                result = self._attempt(step, location, attempt, step_log)
+                result = self._attempt(step, location, attempt, step_log, record_process_group)
                 raw_outputs = dict(result.outputs)
                 record.status, reason = result.status, result.reason
                 error = None
@@ -237,7 +243,7 @@ class JobRun:
         save()
         return record, raw_outputs
 
-    def _attempt(self, step: StepSpec, location: tuple, attempt: int, step_log) -> StepResult:
+    def _attempt(self, step: StepSpec, location: tuple, attempt: int, step_log, record_process_group: Callable[[int | None], None]) -> StepResult:
         session = self.session
         cls = get_step(step.type)
         index = session.prepared.document.index
@@ -260,6 +266,7 @@ class JobRun:
             attempt=attempt,
             progress_factory=session.progress_factory,
             cancel_event=session.cancel,
+            process_group_recorder=record_process_group,
         )
         result = cls().run(ctx, inputs)
         if result is None:

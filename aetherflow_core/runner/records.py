@@ -30,6 +30,7 @@ class StepRecord:
     started_at: float | None = None
     ended_at: float | None = None
     outputs_masked: bool = False  # the scrubber changed the outputs: a resume runs the step again
+    process_group: str | None = None  # host:pgid of the command it runs now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class StepRecord:
             error=self.error,
             position=position,
             outputs_masked=self.outputs_masked,
+            process_group=self.process_group,
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from ..connectors.manager import ConnectorManager
 from ..context import no_progress
 from ..errors import AetherflowError, Interrupted, LockHeldError, UserError
-from ..locks import LockManager, process_alive
+from ..locks import LockManager, process_alive, stop_leftover_groups
 from ..logs import get_logger
 from ..prepare import PreparedFlow, raise_resolution_errors
 from ..spec.models import ID_HINT, JobSpec, is_name
@@ -268,6 +268,8 @@ class Runner:
                     f"run {run_id} is marked RUNNING by {existing.host} (pid {existing.pid}), which this host "
                     "cannot check; resuming it anyway"
                 )
+        # Its runner is gone: what its steps' commands left running stops before anything runs again.
+        warnings.extend(stop_leftover_groups(store, run_id))
         if existing.flow_sha256 and existing.flow_sha256 != document.sha256:
             warnings.append(f"the flow file changed since run {run_id} started; finished steps are still reused")
         store.reopen_run(run_id, fingerprint=fingerprint, host=host, pid=pid)

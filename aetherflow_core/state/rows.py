@@ -120,6 +120,9 @@ class StepRunRow(Row):
     error: str | None = None
     position: int | None = None  # in its job
     outputs_masked: bool = False  # the scrubber changed the outputs: a resume runs the step again
+    #: ``host:pgid`` of the process group the step runs a command in, while it does: a
+    #: resume or a lock takeover after a crash stops it if it still runs
+    process_group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "ALTER TABLE job_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE step_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE step_runs ADD COLUMN process_group TEXT",
     ),
 }
 

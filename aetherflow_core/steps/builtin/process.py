@@ -35,7 +35,7 @@ from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
 from ...limits import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
-from ...procfs import group_members
+from ...procfs import group_alive, stop_process_group
 from ...redaction import Scrubber
 from ..base import Input, Step, StepResult
 from .process_contract import (
@@ -154,48 +154,6 @@ def _exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
-
-
-def _group_alive(pgid: int) -> bool:
-    members = group_members(pgid)
-    if members is not None:
-        return bool(members)
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _wait_group_gone(pgid: int, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    delay = 0.005
-    while _group_alive(pgid):
-        if time.monotonic() >= end:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return True
-
-
-def stop_process_group(pgid: int, grace_seconds: float) -> str:
-    """SIGTERM the group, SIGKILL whatever is left after the grace period.
-
-    Returns ``"terminated"`` or ``"killed"``, what it took.
-    """
-    _signal_group(pgid, signal.SIGTERM)
-    if _wait_group_gone(pgid, grace_seconds):
-        return "terminated"
-    _signal_group(pgid, signal.SIGKILL)
-    _wait_group_gone(pgid, 5.0)
-    return "killed"
 
 
 @functools.cache
@@ -449,6 +407,7 @@ class ExternalProcess(Step):
                     guard = _GroupGuard(proc.pid)
                 finally:
                     held.release()
+                ctx.record_process_group(proc.pid)
             except FileNotFoundError:
                 raise StepError(f"command not found: {program!r} (looked up in the PATH of the step's environment)") from None
             except PermissionError:
@@ -475,19 +434,20 @@ class ExternalProcess(Step):
             if stopped is not None:
                 how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.stopped", extra={"pid": proc.pid, "reason": stopped, "how": how})
-            elif _group_alive(proc.pid):
+            elif group_alive(proc.pid):
                 # The command exited but left processes in its group (e.g. `cmd &`).
                 how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.leftovers_stopped", extra={"pid": proc.pid, "how": how})
         finally:
             if proc is not None:
                 pgid = proc.pid  # start_new_session: the child leads its own process group
-                if not _exited(pgid) or _group_alive(pgid):
+                if not _exited(pgid) or group_alive(pgid):
                     # Interrupted: never leave the tree behind.
                     how = stop_process_group(pgid, grace)
                     ctx.logger.warning("process.stopped", extra={"pid": pgid, "reason": "interrupted", "how": how})
                 if guard is not None:
                     guard.release()
+                ctx.record_process_group(None)  # before the group's id can be reused
                 proc.wait()
             for thread in readers:
                 if thread.ident is not None:
