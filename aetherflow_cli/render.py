@@ -139,10 +139,12 @@ def store_table(session: Session, values: list[dict[str, Any]], *, flow_id: str 
 
 
 def lock_state(lock: dict[str, Any]) -> str:
+    children = lock.get("holder_children_alive")
+    running = f"; its children still run (process group {', '.join(map(str, children))})" if children else ""
     if lock["expired"]:
-        return "expired (free to take)"
+        return "expired (free to take" + (", which stops them" + running[1:] if children else "") + ")"
     if lock["holder_alive"] is False:
-        return "holder process gone (expires on its own)"
+        return f"holder process gone{running} (expires on its own)"
     return "held"
 
 

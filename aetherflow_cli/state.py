@@ -113,13 +113,16 @@ def _job_document(job: JobRunRow, steps: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def lock_documents(store: StateStore) -> list[dict[str, Any]]:
-    from aetherflow_core.locks import process_alive
+    from aetherflow_core.locks import leftover_groups, process_alive
     from aetherflow_core.state.base import LockOwner
 
     now = store.now()
     documents = []
     for lock in store.list_locks():
         owner = LockOwner.decode(lock.owner)
+        holder_alive = process_alive(owner.host, owner.pid) if owner else None
+        # A holder that is gone may have left children running: the groups its steps recorded.
+        children = [pgid for _row, pgid, alive in leftover_groups(store, owner.run_id) if alive] if owner and holder_alive is False else []
         documents.append(
             {
                 "key": lock.key,
@@ -131,7 +134,8 @@ def lock_documents(store: StateStore) -> list[dict[str, Any]]:
                 "expires_at": iso_utc(lock.expires_at),
                 "expires_in_seconds": round(lock.expires_at - now, 1),
                 "expired": lock.expires_at < now,
-                "holder_alive": process_alive(owner.host, owner.pid) if owner else None,
+                "holder_alive": holder_alive,
+                "holder_children_alive": children,
             }
         )
     return documents

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +83,15 @@ class StepContext:
     attempt: int = 1
     progress_factory: Any = no_progress
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    #: what the runner does with :meth:`record_process_group` (None: nothing)
+    process_group_recorder: Callable[[int | None], None] | None = None
+
+    def record_process_group(self, pgid: int | None) -> None:
+        """Record in the state the process group a child of the step runs in (``None``
+        once it is gone): should the runner die and the group outlive it, a resume of
+        the run, or another run taking over its lock, stops the group first."""
+        if self.process_group_recorder is not None:
+            self.process_group_recorder(pgid)
 
     def path(self, value: str | Path, *, what: str = "path") -> Path:
         """A step input path, relative to the job workspace."""

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from . import procfs
 from .errors import LockHeldError
 from .state.base import LockOwner, StateStore
+from .state.rows import StepRunRow
 
 MAX_POLL_SECONDS = 0.5  # a waiter notices a released lock within this time
 
@@ -28,6 +29,37 @@ def process_alive(host: str, pid: int) -> bool | None:
     if host != socket.gethostname():
         return None
     return procfs.process_alive(pid)
+
+
+def leftover_groups(store: StateStore, run_id: str) -> list[tuple[StepRunRow, int, bool | None]]:
+    """The process groups steps of ``run_id`` recorded as running (``host:pgid``) and
+    that may still run: each with its step row, the group id and whether it runs
+    (None: on another machine, which cannot be checked from here)."""
+    found = []
+    for row in store.step_runs(run_id):
+        if not row.process_group:
+            continue
+        host, _, pgid = row.process_group.rpartition(":")
+        if not pgid.isdigit():
+            continue
+        alive = procfs.session_alive(int(pgid)) if host == socket.gethostname() else None
+        if alive is not False:
+            found.append((row, int(pgid), alive))
+    return found
+
+
+def stop_leftover_groups(store: StateStore, run_id: str, grace_seconds: float = 10.0) -> list[str]:
+    """Stop what :func:`leftover_groups` finds running on this machine; what was done,
+    as sentences for warnings (a group on another machine is named, not touched)."""
+    done = []
+    for row, pgid, alive in leftover_groups(store, run_id):
+        where = f"step {row.job_id}.{row.step_id} of run {run_id}"
+        if alive is None:
+            done.append(f"process group {row.process_group} of {where} may still run on that machine")
+            continue
+        how = procfs.stop_process_group(pgid, grace_seconds)
+        done.append(f"process group {pgid} of {where} was still running and was {how}")
+    return done
 
 
 class LockManager:
@@ -51,6 +83,7 @@ class LockManager:
         deadline = time.monotonic() + max(wait_seconds, 0)
         delay, waited = 0.05, False
         while True:
+            self._stop_leftovers(key)
             if self.store.acquire_lock(key, self.owner, ttl_seconds):
                 with self._guard:
                     self._held[key] = (ttl_seconds, 1)
@@ -71,6 +104,20 @@ class LockManager:
             else:
                 time.sleep(sleep_for)
             delay = min(delay * 2, MAX_POLL_SECONDS)
+
+    def _stop_leftovers(self, key: str) -> None:
+        """Before an expired lock is taken over: the process groups its dead holder's
+        steps left running (recorded in the state) stop, so the new holder never works
+        beside them."""
+        lock = next((lock for lock in self.store.list_locks() if lock.key == key), None)
+        if lock is None or lock.expires_at >= self.store.now():
+            return
+        owner = LockOwner.decode(lock.owner)
+        if owner is None or owner.run_id == self.owner.run_id or process_alive(owner.host, owner.pid) is not False:
+            return
+        for note in stop_leftover_groups(self.store, owner.run_id):
+            if self.logger is not None:
+                self.logger.warning("lock.leftover_stopped", extra={"lock_key": key, "detail": note})
 
     def release(self, key: str) -> None:
         with self._guard:

@@ -32,8 +32,6 @@ MIN_SCRUB_LENGTH = 4
 #: "product" too.
 WHOLE_WORD_BELOW = 8
 _WORD_CHAR = "0-9A-Za-z"
-
-
 # What a stream scrubber holds back at least: enough for a URL with its password.
 _STREAM_HOLDBACK = 512
 # The shortest piece of a secret masked where a text was cut: shorter pieces match too
@@ -91,6 +89,8 @@ _QUERY_PARAMETER = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.\-]{1,64})=)(
 _WHOLE_URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]{0,63}://")
 _DSN_PASSWORD_KEY = re.compile(r"(?:^|\s)password\s*=\s*", re.I)
 _DSN_NEXT_KEY = re.compile(r"\s+[A-Za-z_][A-Za-z0-9_]*\s*=")
+# A URL, or a key=value connection string: it starts with its first key.
+_DSN_LIKE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]{0,63}://|[A-Za-z_][A-Za-z0-9_]*\s*=)")
 
 
 def split_dsn_password(text: str) -> tuple[str, str | None]:
@@ -136,7 +136,9 @@ def url_passwords(text: str) -> list[str]:
     found += [m.group("single") or m.group("double") or m.group("bare") or "" for m in _KV_PASSWORD.finditer(text)]
     if "=" in text:
         found += _secret_query_values(text)
-    _, password = split_dsn_password(text)
+    # Only a connection string's password is read to its next key: in other text (a
+    # shell command saying ``password=...``) that would make ordinary words secrets.
+    _, password = split_dsn_password(text) if _DSN_LIKE.match(text) else (text, None)
     if password:
         # Drivers quote the piece of a malformed string they stopped at: each word too.
         found += [password, *password.split()]
@@ -319,9 +321,13 @@ def _pattern_for(secret: str) -> list[str]:
     return [flexible] + [re.escape(f) for f in literal if not matcher.fullmatch(f)]
 
 
-def _whole_word(alternative: str) -> str:
-    """``alternative`` matching only where it is not next to a letter or digit."""
-    return f"(?<![{_WORD_CHAR}])(?:{alternative})(?![{_WORD_CHAR}])"
+def _alternatives(secret: str) -> list[str]:
+    """The patterns that mask ``secret``: in any written form, or, for a secret shorter
+    than :data:`WHOLE_WORD_BELOW`, in any form that stands as a whole word."""
+    patterns = _pattern_for(secret)
+    if len(secret) >= WHOLE_WORD_BELOW:
+        return patterns
+    return [f"(?<![{_WORD_CHAR}])(?:{pattern})(?![{_WORD_CHAR}])" for pattern in patterns]
 
 
 class Scrubber:
@@ -366,7 +372,7 @@ class Scrubber:
         with self._lock:
             if self._stale:
                 ordered = sorted(self._secrets, key=len, reverse=True)
-                alternatives = [_whole_word(alt) if len(secret) < WHOLE_WORD_BELOW else alt for secret in ordered for alt in _pattern_for(secret)]
+                alternatives = [alt for secret in ordered for alt in _alternatives(secret)]
                 forms = {form for secret in ordered for form in encoded_forms(secret)}
                 self._forms = sorted(forms, key=len, reverse=True)
                 self._pattern = re.compile("|".join(alternatives))
@@ -443,13 +449,28 @@ class Scrubber:
 
     def scrub_data(self, value: Any) -> Any:
         """Scrub every string inside a JSON-like structure, keys included."""
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, Mapping):
-            return {self.scrub(str(k)): self.scrub_data(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple, set, frozenset)):
-            return [self.scrub_data(v) for v in value]
-        return value
+        return self.scrub_data_changed(value)[0]
+
+    def scrub_data_changed(self, value: Any) -> tuple[Any, bool]:
+        """:meth:`scrub_data`, and whether any string in it was masked."""
+        changed = False
+
+        def scrubbed(text: str) -> str:
+            nonlocal changed
+            result = self.scrub(text)
+            changed = changed or result != text
+            return result
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, str):
+                return scrubbed(item)
+            if isinstance(item, Mapping):
+                return {scrubbed(str(k)): walk(v) for k, v in item.items()}
+            if isinstance(item, (list, tuple, set, frozenset)):
+                return [walk(v) for v in item]
+            return item
+
+        return walk(value), changed
 
 
 def redact_mapping(data: Mapping[str, Any], secret_paths: Iterable[str] = (), prefix: str = "") -> dict:

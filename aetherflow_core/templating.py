@@ -357,7 +357,7 @@ def _make_environment():
 
     @pass_context
     def output_meter(context, value):
-        text = value if isinstance(value, str) else str(value)
+        text = value if isinstance(value, str) else str(_settled(value))
         budget = _BUDGET.get()
         if budget is not None:
             budget.output += len(text)
@@ -440,22 +440,29 @@ def _make_environment():
     return environment
 
 
-def _defined(value: Any) -> Any:
-    """``value``, after making sure no undefined name hides inside it: a list or mapping
-    built by an expression (``{'code': result.exit_cod}``) keeps an undefined item as a
-    placeholder that would only fail when written out."""
+def _settled(value: Any) -> Any:
+    """``value`` as data a step can use: no undefined name hides inside it, and no lazy
+    sequence either. A list or mapping built by an expression (``{'code':
+    result.exit_cod}``) keeps an undefined item as a placeholder that would only fail
+    when written out; ``map``, ``select`` and the like return generators, which would be
+    written out as their ``repr``. Generators become lists (each item counted as a loop
+    iteration), and every item is checked."""
     from jinja2 import Undefined
 
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, Undefined):
-            item._fail_with_undefined_error()
-        elif isinstance(item, Mapping):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            pending.extend(item)
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, Iterator):
+        budget = _BUDGET.get()
+        value = _sized(list(value if budget is None else _counted(value, budget)))
+    if type(value) is list:
+        return [_settled(item) for item in value]
+    if type(value) is tuple:
+        return tuple(_settled(item) for item in value)
+    if type(value) is dict:
+        # Built by the expression; the runner's own mappings (``result``, ``env``) hold data already.
+        return {_settled(k): _settled(v) for k, v in value.items()}
     return value
 
 
@@ -548,7 +555,7 @@ class TemplateEngine:
         try:
             mode, compiled = self._compile(text)
             if mode == "expr":
-                return _sized(_defined(compiled(**context)))
+                return _sized(_settled(compiled(**context)))
             return compiled.render(**context)
         except TemplateLimitError as exc:
             raise TemplateError(f"template {text!r}: {exc}", hint=LIMITS_HINT, location=location) from None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from ..context import StepContext
@@ -119,7 +121,10 @@ class JobRun:
             if step_record.status == Status.SKIPPED and step.on_no_data == "skip_job":
                 record.status, halted_by = Status.SKIPPED, Status.SKIPPED
                 record.reason = f"step {step.id!r} found no data"
-        record.outputs = self.session.scrubber.scrub_data(self.outputs)
+        # Exits (console, JSON, logs, state) show the outputs scrubbed; later jobs' templates
+        # get them as they are.
+        record.values = self.outputs
+        record.outputs, record.outputs_masked = self.session.scrubber.scrub_data_changed(self.outputs)
         record.ended_at = time.time()
         record.duration_ms = ms(record.ended_at - record.started_at)
         self._save(error=record.reason if record.status == Status.FAILED else None)
@@ -180,6 +185,10 @@ class JobRun:
         session, scrubber = self.session, self.session.scrubber
         step_log = self.log.bind(step_id=step.id, step_type=step.type)
         prior = session.previous.get((self.job.id, step.id))
+        if prior is not None and prior.outputs_masked:
+            # Its stored outputs are not what it produced: later steps must not get them.
+            step_log.warning("step.rerun", extra={"reason": "its stored outputs had secrets masked, so it runs again"})
+            prior = None
         if prior is not None:
             step_log.info("step.reused", extra={"status": prior.status, "attempts": prior.attempts})
             reused = StepRecord(step.id, step.type, prior.status, prior.attempts, prior.duration_ms or 0, prior.outputs, None, True)
@@ -188,6 +197,10 @@ class JobRun:
 
         def save() -> None:
             self._save_step(record, position)
+
+        def record_process_group(pgid: int | None) -> None:
+            record.process_group = None if pgid is None else f"{socket.gethostname()}:{pgid}"
+            save()
 
         save()
         step_log.info("step.started")
@@ -198,7 +211,7 @@ class JobRun:
         for attempt in range(1, max_attempts + 1):
             record.attempts = attempt
             try:
-                result = self._attempt(step, location, attempt, step_log)
+                result = self._attempt(step, location, attempt, step_log, record_process_group)
                 raw_outputs = dict(result.outputs)
                 record.status, reason = result.status, result.reason
                 error = None
@@ -231,7 +244,7 @@ class JobRun:
                 fields["traceback"] = scrubber.scrub("".join(traceback.format_exception(error)))
             step_log.error("step.failed", extra=fields)
         else:
-            record.outputs = scrubber.scrub_data(raw_outputs)
+            record.outputs, record.outputs_masked = scrubber.scrub_data_changed(raw_outputs)
             fields = {"status": record.status, "attempts": record.attempts, "duration_ms": record.duration_ms}
             if reason:
                 fields["reason"] = str(reason)
@@ -239,7 +252,7 @@ class JobRun:
         save()
         return record, raw_outputs
 
-    def _attempt(self, step: StepSpec, location: tuple, attempt: int, step_log) -> StepResult:
+    def _attempt(self, step: StepSpec, location: tuple, attempt: int, step_log, record_process_group: Callable[[int | None], None]) -> StepResult:
         session = self.session
         cls = get_step(step.type)
         index = session.prepared.document.index
@@ -262,6 +275,7 @@ class JobRun:
             attempt=attempt,
             progress_factory=session.progress_factory,
             cancel_event=session.cancel,
+            process_group_recorder=record_process_group,
         )
         result = cls().run(ctx, inputs)
         if result is None:

@@ -29,6 +29,8 @@ class StepRecord:
     resumed: bool = False  # reused from an earlier invocation of the run
     started_at: float | None = None
     ended_at: float | None = None
+    outputs_masked: bool = False  # the scrubber changed the outputs: a resume runs the step again
+    process_group: str | None = None  # host:pgid of the command it runs now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,8 @@ class StepRecord:
             outputs=self.outputs,
             error=self.error,
             position=position,
+            outputs_masked=self.outputs_masked,
+            process_group=self.process_group,
         )
 
 
@@ -69,6 +73,10 @@ class JobRecord:
     started_at: float | None = None
     ended_at: float | None = None
     user_error: bool = False  # failed because of bad input (a template, a step input): exit code 2
+    #: the outputs as later jobs' templates see them, unscrubbed (they never leave the
+    #: process); None: the same as :attr:`outputs`, which is what every exit shows
+    values: dict[str, Any] | None = None
+    outputs_masked: bool = False  # the scrubber changed the outputs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +97,7 @@ class JobRecord:
             outputs=self.outputs,
             error=error,
             position=position,
+            outputs_masked=self.outputs_masked,
         )
 
 

@@ -12,13 +12,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..connectors.manager import ConnectorManager
 from ..context import no_progress
 from ..errors import AetherflowError, Interrupted, LockHeldError, PersistError, SelectionError, UserError, VariableError
-from ..locks import LockManager, process_alive
+from ..locks import LockManager, process_alive, stop_leftover_groups
 from ..logs import get_logger
 from ..prepare import PreparedFlow, raise_resolution_errors
 from ..spec.models import DEFAULT_WORK_ROOT, ID_HINT, JobSpec, is_name
@@ -67,6 +68,24 @@ def _signals_raise_interrupted(cancel: threading.Event) -> Iterator[Callable[[],
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _close_running(store: StateStore, run_id: str, reason: str, now: float) -> None:
+    """The run's job and step rows still RUNNING end FAILED with ``reason``."""
+    for job in store.job_runs(run_id):
+        if job.status == Status.RUNNING:
+            store.record_job(replace(job, status=Status.FAILED, ended_at=now, error=reason))
+    for step in store.step_runs(run_id):
+        if step.status == Status.RUNNING:
+            store.record_step(replace(step, status=Status.FAILED, ended_at=now, error=reason))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, AetherflowError):
+        return exc.describe()
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, or the command line's signal exit
+        return str(exc) or "interrupted"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _run_status(records: list[JobRecord], interrupted: BaseException | None) -> Status:
@@ -139,10 +158,20 @@ class Runner:
             try:
                 store = self._open_store()
                 return self._run(store, plan, started, warnings)
-            except (Interrupted, VariableError, SelectionError):
+            except (Interrupted, VariableError, SelectionError) as exc:
+                if store is not None and self._recorded:
+                    self._close_failed(store, self.run_id, started, exc)
+                    self._recorded = False
                 raise
             except AetherflowError as exc:
                 exc.result = self._failed_before_jobs(exc, store, started, warnings)
+                raise
+            except BaseException as exc:
+                # A failure that escaped the jobs (a bug, an early signal): the run and its
+                # running job and step still end FAILED, never left RUNNING.
+                if store is not None and self._recorded:
+                    self._close_failed(store, self.run_id, started, exc)
+                    self._recorded = False
                 raise
         finally:
             if store is not None and self._store is None:
@@ -198,6 +227,20 @@ class Runner:
         result.handlers = self._handlers(session, outcome_of(run_id, status, records, duration_ms, self.prepared.scrubber))
         self._cleanup(session, [r.id for r in records], status)
         return result
+
+    def _close_failed(self, store: StateStore, run_id: str, started: float, exc: BaseException) -> None:
+        """A failure escaped the jobs (a template of the flow lock, or a bug): the run,
+        and its job and step that were running, still end FAILED in the state, never
+        left RUNNING; the error goes on up."""
+        reason = self.prepared.scrubber.scrub(_describe(exc))
+        log = get_logger(flow_id=self.spec.flow.id, run_id=run_id)
+        try:
+            now = time.time()
+            _close_running(store, run_id, reason, now)
+            store.finish_run(run_id, Status.FAILED, now, ms(now - started))
+        except Exception as state_error:  # noqa: BLE001 - the first error is the one to report
+            log.error("run.finish_failed", extra={"error": self.prepared.scrubber.scrub(_describe(state_error))})
+        log.error("run.finished", extra={"status": Status.FAILED, "reason": reason})
 
     def _run_jobs(self, session: RunSession, plan: list[JobSpec], records: list[JobRecord]) -> None:
         """The plan's jobs one after another; ``records`` grows as each one finishes."""
@@ -263,6 +306,7 @@ class Runner:
         error = scrubber.scrub(exc.describe())
         log = get_logger(flow_id=flow_id, run_id=self.run_id)
         if self._recorded and store is not None:
+            _close_running(store, self.run_id, error, time.time())
             store.finish_run(self.run_id, Status.FAILED, time.time(), duration_ms)
             self._recorded = False
         log.error("run.finished", extra={"status": Status.FAILED, "reason": error})
@@ -313,6 +357,8 @@ class Runner:
                     f"run {run_id} is marked RUNNING by {existing.host} (pid {existing.pid}), which this host "
                     "cannot check; resuming it anyway"
                 )
+        # Its runner is gone: what its steps' commands left running stops before anything runs again.
+        warnings.extend(stop_leftover_groups(store, run_id))
         if existing.flow_sha256 and existing.flow_sha256 != self.prepared.document.sha256:
             warnings.append(f"the flow file changed since run {run_id} started; finished steps are still reused")
         return existing

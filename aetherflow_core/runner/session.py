@@ -95,7 +95,8 @@ class RunSession:
 
     def publish(self, record: JobRecord) -> None:
         """A job is over: later gates and templates see its status and outputs."""
-        view = named(f"jobs.{record.id}", {"status": record.status, "outputs": record.outputs})
+        outputs = record.outputs if record.values is None else record.values
+        view = named(f"jobs.{record.id}", {"status": record.status, "outputs": outputs})
         with self._guard:
             self._finished[record.id] = record
             self._views[record.id] = view

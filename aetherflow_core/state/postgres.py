@@ -95,6 +95,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
     ),
     2: (
+        "ALTER TABLE aetherflow_job_runs ADD COLUMN IF NOT EXISTS outputs_masked boolean NOT NULL DEFAULT false",
+        "ALTER TABLE aetherflow_step_runs ADD COLUMN IF NOT EXISTS outputs_masked boolean NOT NULL DEFAULT false",
+        "ALTER TABLE aetherflow_step_runs ADD COLUMN IF NOT EXISTS process_group text",
         "ALTER TABLE aetherflow_runs ADD COLUMN IF NOT EXISTS vars jsonb",
         """
         CREATE TABLE IF NOT EXISTS aetherflow_persisted (

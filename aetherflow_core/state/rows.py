@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from ..errors import StateError
+
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
@@ -40,8 +42,21 @@ class Row:
         values = {name: data[name] for name in cls.columns()}
         for name in cls.JSON:
             value = values[name]
-            values[name] = (loads(value) if isinstance(value, str) else value) or {}
+            try:
+                values[name] = (loads(value) if isinstance(value, str) else value) or {}
+            except ValueError as exc:
+                raise cls._damaged(values, name, exc) from None
         return cls(**values)
+
+    @classmethod
+    def _damaged(cls, values: Mapping[str, Any], column: str, exc: ValueError) -> StateError:
+        """The error for a JSON column that does not parse, naming the row by its key."""
+        key = ", ".join(f"{name.removesuffix('_id')} {values[name]!r}" for name in cls.KEY)
+        return StateError(
+            f"the state holds damaged {column} for {key}: not JSON ({exc})",
+            hint="the state database was changed outside aetherflow; start a new run (a new --run-id), "
+            "or restore the database from a backup",
+        )
 
     def values(self) -> tuple[Any, ...]:
         """The column values in :meth:`columns` order, JSON columns encoded as text."""
@@ -86,6 +101,7 @@ class JobRunRow(Row):
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     position: int | None = None  # in the run's plan: rows are listed in this order
+    outputs_masked: bool = False  # the scrubber changed the outputs: they are not what the job produced
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,10 @@ class StepRunRow(Row):
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     position: int | None = None  # in its job
+    outputs_masked: bool = False  # the scrubber changed the outputs: a resume runs the step again
+    #: ``host:pgid`` of the process group the step runs a command in, while it does: a
+    #: resume or a lock takeover after a crash stops it if it still runs
+    process_group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from ..errors import StateError
 from .base import LockOwner
 from .sql import SQLStateStore
@@ -77,6 +78,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     )""",
     ),
     2: (
+        "ALTER TABLE job_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE step_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE step_runs ADD COLUMN process_group TEXT",
         "ALTER TABLE runs ADD COLUMN vars TEXT",
         """
     CREATE TABLE IF NOT EXISTS persisted (
@@ -98,18 +102,44 @@ class SQLiteStateStore(SQLStateStore):
         self.path = str(path)
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
+                self._create_if_missing(Path(self.path))
+            self._conn = self._connect(self.path)
             self._migrate()
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state database {self.path!r}: {exc}", hint="check AETHERFLOW_STATE_ROOT / flow.state.path") from None
         self._lock = threading.RLock()  # re-entered by statements inside _transaction()
 
-    def _migrate(self) -> None:
-        conn = self._conn
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _create_if_missing(self, path: Path) -> None:
+        """A new database is built under a temporary name and linked into place, so the
+        file at ``path`` always holds a schema: an empty one there was damaged (or made
+        by something else), and is refused rather than taken for an empty history."""
+        if not path.exists():
+            try:
+                with atomic_path(path, overwrite=False) as tmp:
+                    conn = self._connect(str(tmp))
+                    try:
+                        self._migrate(conn)
+                    finally:
+                        conn.close()
+            except FileExistsError:
+                pass  # another runner created it meanwhile
+        if path.stat().st_size == 0:
+            raise StateError(
+                f"state database {self.path!r} is an empty file: it holds no schema and no runs",
+                hint="aetherflow never leaves its state empty: the file was truncated or made by something else; "
+                "restore it from a backup, or delete it to start a new history",
+            )
+
+    def _migrate(self, conn: sqlite3.Connection | None = None) -> None:
+        conn = conn or self._conn
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         current = int(row[0]) if row else 0

@@ -45,6 +45,8 @@ class Input:
     minimum: float | None = None
     maximum: float | None = None
     items: tuple[type, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def types(self) -> tuple[type, ...]:

@@ -45,7 +45,7 @@ def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_s
             assert outcomes == ["ok"] * 8
             store = PostgresStateStore(dsn)
             try:
-                assert store._query("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": 1}]
+                assert store._query("SELECT id, version FROM aetherflow_schema") == [{"id": 1, "version": PostgresStateStore.schema_version()}]
             finally:
                 store.close()
 
@@ -163,10 +163,12 @@ RESUME_JOBS = """
   steps:
     - id: s1
       type: statetest.ledger
-      inputs: {ledger: "{{ env.LEDGER }}", token: seed, artifact: s1.bin, size: 32, sleep_ms: [0, 1]}
+      inputs: {ledger: "{{ env.LEDGER }}", previous: seed, artifact: s1.bin, size: 32, sleep_ms: [0, 1]}
     - id: s2
       type: statetest.ledger
-      inputs: {ledger: "{{ env.LEDGER }}", token: "{{ steps.s1.outputs.token }}", artifact: s2.bin, size: 32, sleep_ms: [0, 1], fail: "{{ env.FAIL == 'yes' }}"}
+      inputs:
+        {ledger: "{{ env.LEDGER }}", previous: "{{ steps.s1.outputs.token }}", artifact: s2.bin, size: 32, sleep_ms: [0, 1],
+         fail: "{{ env.FAIL == 'yes' }}"}
 """
 
 

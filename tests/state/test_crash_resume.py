@@ -50,7 +50,7 @@ def crash_flow(state: str | None) -> str:
             jobs += (
                 f"    - id: {step}\n"
                 f"      type: statetest.ledger\n"
-                f"      inputs: {{ledger: {ledger}, token: {token}, artifact: {step}.bin, size: {ARTIFACT_SIZE}, sleep_ms: {sleep_ms}}}\n"
+                f"      inputs: {{ledger: {ledger}, previous: {token}, artifact: {step}.bin, size: {ARTIFACT_SIZE}, sleep_ms: {sleep_ms}}}\n"
             )
             if job == "a" and i == len(steps) - 1:
                 jobs += '      outputs: {last: "{{ result.token }}"}\n'

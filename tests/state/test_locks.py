@@ -328,7 +328,7 @@ def test_flow_lock_is_taken_and_released_by_a_run(backend, hosts):
 def test_a_failing_guarded_step_releases_its_lock_and_the_flow_lock(backend, hosts):
     host, _ = hosts
     host.env["LEDGER"] = str(backend.root / "ledger")
-    inner = '{type: statetest.ledger, inputs: {ledger: "{{ env.LEDGER }}", token: t, artifact: x.bin, fail: true}}'
+    inner = '{type: statetest.ledger, inputs: {ledger: "{{ env.LEDGER }}", previous: t, artifact: x.bin, fail: true}}'
     text = with_lock_flow("failing", backend.state_yaml, "k4", 30, 0, inner)
     text = text.replace("  id: failing\n", "  id: failing\n  lock: {key: failing-flow, ttl_seconds: 60}\n")
     flow = write_flow_for(hosts, "failing.yaml", text)

@@ -23,11 +23,11 @@ FAILING_JOBS = """
   steps:
     - id: s1
       type: statetest.ledger
-      inputs: {ledger: "{{ env.LEDGER }}", token: t, artifact: s1.bin, size: 10, sleep_ms: [0, 1]}
+      inputs: {ledger: "{{ env.LEDGER }}", previous: t, artifact: s1.bin, size: 10, sleep_ms: [0, 1]}
     - id: s2
       type: statetest.ledger
       retry: {max_attempts: 2}
-      inputs: {ledger: "{{ env.LEDGER }}", token: t, artifact: s2.bin, fail: true}
+      inputs: {ledger: "{{ env.LEDGER }}", previous: t, artifact: s2.bin, fail: true}
 - id: b
   depends_on: [a]
   steps:

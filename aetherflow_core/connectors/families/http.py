@@ -32,18 +32,18 @@ _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body
 _HTML_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 _HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
-_HTML_READ = 64 * 1024
 
 
 def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH, scrubber: Scrubber | None = None) -> str:
     """The start of a response body as one line of text. An HTML page (a server's error
     page) is shown by its title and the start of its text, without tags, styles or
-    scripts. With a scrubber, the text is scrubbed before it is cut, and a secret's start
-    left at the cut is masked."""
+    scripts. With a scrubber, the text is scrubbed before it is cut, and a secret's
+    start left at the cut is masked."""
     if _HTML_START.match(data[:1024]):
         import html
 
-        page = data[:_HTML_READ].decode("utf-8", errors="replace")
+        read = data[: 64 * 1024]
+        page = read.decode("utf-8", errors="replace")
         title = _HTML_TITLE.search(page)
         body = _HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", page))
         parts = [html.unescape(title.group(1)) if title else "", html.unescape(body)]
@@ -51,15 +51,13 @@ def body_excerpt(data: bytes, limit: int = EXCERPT_LENGTH, scrubber: Scrubber | 
         if words[0] and words[1].startswith(words[0]):
             words[0] = ""
         text = " - ".join(w for w in words if w)
-        cut_short = len(data) > _HTML_READ
     else:
-        raw = data[: limit * 4]
-        text = " ".join(raw.decode("utf-8", errors="replace").split())
-        cut_short = len(raw) < len(data)
+        read = data[: limit * 4]
+        text = " ".join(read.decode("utf-8", errors="replace").split())
     if scrubber is None:
         return text if len(text) <= limit else text[:limit] + "..."
     text = scrubber.scrub(text)
-    if cut_short:
+    if len(read) < len(data):
         text = scrubber.mask_edges(text, end=True)
     return text if len(text) <= limit else scrubber.scrub_cut(text, limit) + "..."
 

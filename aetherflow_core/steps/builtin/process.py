@@ -4,7 +4,8 @@ The command runs as an argv list (a string is split with :func:`shlex.split`); a
 is used only with ``shell: true``. The child starts in its own session, so a timeout or
 a cancelled run stops the whole process tree it started: SIGTERM to the process group,
 then SIGKILL after ``kill_grace_seconds``. Processes the command leaves running in its
-group when it exits are stopped the same way, so a step never leaves orphans behind.
+group when it exits are stopped the same way, so a step never leaves orphans behind,
+also when the runner itself dies (:class:`_GroupGuard`, ``PR_SET_PDEATHSIG``).
 
 Each output stream is streamed line by line to the log as ``process.output`` events,
 captured into the step's outputs (bounded: the last ``max_capture_bytes`` are kept),
@@ -21,6 +22,7 @@ the atomic output directory, which failures may be retried -- lives in
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import shlex
 import signal
@@ -33,7 +35,7 @@ from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
 from ...limits import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
-from ...procfs import group_members
+from ...procfs import group_alive, stop_process_group
 from ...redaction import Scrubber
 from ..base import Input, Step, StepResult
 from .process_contract import (
@@ -87,9 +89,10 @@ class _Tail:
             data = data[start:]
         return data.decode("utf-8", errors="replace")
 
-    def scrubbed(self, scrubber: Scrubber) -> str:
-        """The kept text, scrubbed; when its start was cut off, a secret's end left there is masked too."""
-        text = scrubber.scrub(self.text())
+    def captured(self, scrubber: Scrubber) -> str:
+        """The kept text; when its start was cut off, a secret's end left there is masked
+        (no later scrubbing could tell it from other text)."""
+        text = self.text()
         return scrubber.mask_edges(text, start=True) if self.truncated else text
 
 
@@ -153,46 +156,66 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def _group_alive(pgid: int) -> bool:
-    members = group_members(pgid)
-    if members is not None:
-        return bool(members)
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux), looked up once; None where there is none."""
     try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+_PR_SET_PDEATHSIG = 1
 
 
-def _wait_group_gone(pgid: int, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    delay = 0.005
-    while _group_alive(pgid):
-        if time.monotonic() >= end:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return True
+def _die_with_runner() -> Callable[[], None] | None:
+    """What the child runs before the command (Linux): the kernel kills it if the runner's
+    thread that started it dies (``PR_SET_PDEATHSIG``), even by ``kill -9``. None elsewhere."""
+    prctl, runner = _prctl(), os.getpid()
+    if prctl is None:
+        return None
+
+    def child_setup() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != runner:  # the runner died before the request was made
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return child_setup
 
 
-def stop_process_group(pgid: int, grace_seconds: float) -> str:
-    """SIGTERM the group, SIGKILL whatever is left after the grace period.
+#: The guard of a command's process group: it waits for a line from the runner and, when
+#: the pipe closes without one (the runner died), kills the whole group.
+_GUARD_SCRIPT = 'read -r done || kill -KILL -"$0"'
 
-    Returns ``"terminated"`` or ``"killed"``, what it took.
-    """
-    _signal_group(pgid, signal.SIGTERM)
-    if _wait_group_gone(pgid, grace_seconds):
-        return "terminated"
-    _signal_group(pgid, signal.SIGKILL)
-    _wait_group_gone(pgid, 5.0)
-    return "killed"
+
+class _GroupGuard:
+    """A small process (``sh``) that stops the command's process group when the runner
+    dies, however it dies: the kernel closes the runner's end of the guard's pipe, and
+    the guard kills the group. The command's children (``PR_SET_PDEATHSIG`` only reaches
+    the child itself) die with it, so no process of the step outlives a ``kill -9`` of
+    the runner. It runs in a session of its own, so a signal to the runner's process
+    group does not stop it first."""
+
+    def __init__(self, pgid: int):
+        self._proc = subprocess.Popen(
+            [_SHELL, "-c", _GUARD_SCRIPT, str(pgid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def release(self) -> None:
+        """The group is gone and its leader not yet reaped (its id cannot be reused):
+        the guard leaves without killing anything."""
+        try:
+            self._proc.stdin.write(b"done\n")
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        self._proc.wait()
 
 
 class _HeldSignals:
@@ -366,6 +389,7 @@ class ExternalProcess(Step):
         # gives it time to start children of its own meanwhile): signals are held while
         # it starts, and raise once it is known, inside the try that stops its tree.
         proc: subprocess.Popen | None = None
+        guard: _GroupGuard | None = None
         held = _HeldSignals()
         try:
             try:
@@ -378,9 +402,12 @@ class ExternalProcess(Step):
                         stdout=_child_stream(contract.stdout),
                         stderr=_child_stream(contract.stderr),
                         start_new_session=True,
+                        preexec_fn=_die_with_runner(),
                     )
+                    guard = _GroupGuard(proc.pid)
                 finally:
                     held.release()
+                ctx.record_process_group(proc.pid)
             except FileNotFoundError:
                 raise StepError(f"command not found: {program!r} (looked up in the PATH of the step's environment)") from None
             except PermissionError:
@@ -407,17 +434,20 @@ class ExternalProcess(Step):
             if stopped is not None:
                 how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.stopped", extra={"pid": proc.pid, "reason": stopped, "how": how})
-            elif _group_alive(proc.pid):
+            elif group_alive(proc.pid):
                 # The command exited but left processes in its group (e.g. `cmd &`).
                 how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.leftovers_stopped", extra={"pid": proc.pid, "how": how})
         finally:
             if proc is not None:
                 pgid = proc.pid  # start_new_session: the child leads its own process group
-                if not _exited(pgid) or _group_alive(pgid):
+                if not _exited(pgid) or group_alive(pgid):
                     # Interrupted: never leave the tree behind.
                     how = stop_process_group(pgid, grace)
                     ctx.logger.warning("process.stopped", extra={"pid": pgid, "reason": "interrupted", "how": how})
+                if guard is not None:
+                    guard.release()
+                ctx.record_process_group(None)  # before the group's id can be reused
                 proc.wait()
             for thread in readers:
                 if thread.ident is not None:
@@ -428,7 +458,7 @@ class ExternalProcess(Step):
 
         if stopped == "cancelled":
             raise Interrupted(f"command {program!r} stopped: the run was cancelled")
-        stderr_tail = ctx.scrubber.scrub_cut(tails["stderr"].scrubbed(ctx.scrubber), _TAIL_SHOWN, keep="tail").strip()
+        stderr_tail = ctx.scrubber.scrub_cut(tails["stderr"].captured(ctx.scrubber), _TAIL_SHOWN, keep="tail").strip()
         if stopped == "timeout":
             raise timeout_failure(
                 f"command {program!r} timed out after {timeout:g}s; its process group was stopped"
@@ -451,7 +481,8 @@ class ExternalProcess(Step):
         outputs: dict[str, Any] = {"exit_code": exit_code, "duration_ms": duration_ms, **contract_outputs(contract)}
         for name, tail in tails.items():
             if streams[name].mode == "capture":
-                outputs[name] = tail.scrubbed(ctx.scrubber)
+                # Unscrubbed: the outputs are data for later steps; the runner scrubs them where they leave.
+                outputs[name] = tail.captured(ctx.scrubber)
                 outputs[f"{name}_truncated"] = tail.truncated
                 if tail.truncated:
                     ctx.logger.warning(

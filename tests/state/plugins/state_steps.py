@@ -39,7 +39,8 @@ class Ledger(Step):
     summary = "Ledger, random sleep and an atomically written artifact"
     inputs = {
         "ledger": Input(str, required=True),
-        "token": Input(str, required=True),
+        # Not "token": an input named like a credential is a secret, masked at every exit.
+        "previous": Input(str, required=True, help="the token of the step before"),
         "artifact": Input(str, required=True),
         "size": Input(int, default=64 * 1024),
         "sleep_ms": Input(list, default=[5, 25]),
@@ -52,7 +53,7 @@ class Ledger(Step):
         append_line(inputs["ledger"], f"start {name} {os.getpid()}")
         if inputs["fail"]:
             raise StepError(f"{name} failed as asked")
-        token = chain_token(inputs["token"], name)
+        token = chain_token(inputs["previous"], name)
         low, high = inputs["sleep_ms"]
         time.sleep(random.uniform(low, high) / 1000)
         path = ctx.path(inputs["artifact"], what="artifact")
