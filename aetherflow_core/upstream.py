@@ -254,9 +254,11 @@ INPUT_HINTS: dict[tuple[str, str], str] = {
     ),
     ("external.process", "outputs"): "step outputs are chosen with the step's own `outputs:` (beside `inputs:`), reading result.<name>",
     **{
-        (step, name): f"CSV dialects (delimiter, quote, escape, encoding, null, line_terminator) are {PLANNED}; files are UTF-8 CSV or TSV here"
-        for step in ("db_extract", "db_load")
-        for name in ("delimiter", "encoding", "linefeed", "line_terminator", "quotechar", "quote")
+        ("db_extract", name): (
+            "fields are quoted only when needed and a quote inside one is doubled; "
+            "set `escape: CHAR` to escape quotes instead"
+        )
+        for name in ("quoting", "doublequote")
     },
     **{
         ("db_extract", name): "column types come from the query here (Parquet keeps them); there is no separate dtypes file"
@@ -270,6 +272,8 @@ INPUT_HINTS: dict[tuple[str, str], str] = {
 INPUT_RENAMES: dict[tuple[str, str], tuple[str, str]] = {
     ("excel_validate_template", "template_path"): ("template", ""),
     ("excel_validate_template", "required_names"): ("cells", "names are looked up as defined names (named cells), not as cell text"),
+    ("db_extract", "linefeed"): ("line_terminator", ""),
+    ("db_extract", "quotechar"): ("quote", ""),
 }
 
 

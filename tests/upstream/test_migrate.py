@@ -260,3 +260,34 @@ def test_inputs_renamed_on_a_step_type_of_the_same_name(tmp_path):
     assert [f.message for f in migration.files[0].rewritten][-1] == (
         "input required_names is cells here (names are looked up as defined names (named cells), not as cell text)"
     )
+
+
+def test_csv_options_of_db_extract_are_renamed_or_listed(tmp_path):
+    flow = tmp_path / "extract.yaml"
+    flow.write_text(
+        "version: 1\n"
+        "flow: {id: x, workspace: {cleanup_policy: never}}\n"
+        "resources:\n"
+        "  db: {kind: db, driver: sqlite3, config: {path: db.sqlite}}\n"
+        "jobs:\n"
+        "  - id: a\n"
+        "    steps:\n"
+        "      - id: dump\n"
+        "        type: db_extract_stream\n"
+        "        inputs:\n"
+        "          resource: db\n"
+        "          sql: select 1 as n\n"
+        "          output: out.csv\n"
+        "          delimiter: ';'\n"
+        "          encoding: cp1252\n"
+        "          linefeed: \"\\r\\n\"   # for the old importer\n"
+        "          quotechar: \"'\"\n"
+        "          quoting: all\n"
+    )
+    migration = migrate_flow(flow)
+    (item,) = migration.files
+    assert "          line_terminator: \"\\r\\n\"   # for the old importer\n          quote: \"'\"\n" in item.migrated
+    assert "          delimiter: ';'\n          encoding: cp1252\n" in item.migrated
+    assert [(f.line, f.path) for f in item.remaining] == [(18, "jobs[0].steps[0].inputs.quoting")]
+    assert "set `escape: CHAR` to escape quotes instead" in item.remaining[0].hint
+    assert [p.location.path for p in migration.problems] == ["jobs[0].steps[0].inputs.quoting"]
