@@ -13,6 +13,7 @@ cost nothing to plugins that do not use them.
 """
 
 from .atomic import atomic_open, atomic_path
+from .cancel import CancelToken, current_cancel
 from .connectors.base import Classification, ConnectorBase, ProgressCallback
 from .connectors.families.archive import ArchiveConnector, Member, Refused
 from .connectors.families.db import DatabaseConnector, ResultColumns
@@ -102,6 +103,7 @@ __all__ = [
     "STEP_SUCCESS",
     "AetherflowError",
     "ArchiveConnector",
+    "CancelToken",
     "Classification",
     "ConnectorBase",
     "ConnectorConfigError",
@@ -133,6 +135,7 @@ __all__ = [
     "UserError",
     "atomic_open",
     "atomic_path",
+    "current_cancel",
     "join_path",
     "list_connectors",
     "list_steps",

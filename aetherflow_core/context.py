@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import glob
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .cancel import CancelToken
 from .errors import StepError
 from .paths import is_within, real_path, really_within
 from .redaction import Scrubber
@@ -82,7 +82,9 @@ class StepContext:
     locks: Any = None
     attempt: int = 1
     progress_factory: Any = no_progress
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    #: this step's cancel scope: cancelled when the run is interrupted or the step's
+    #: ``timeout_seconds`` pass; register how to stop blocking work with ``on_cancel``
+    cancel: CancelToken = field(default_factory=CancelToken)
     #: what the runner does with :meth:`record_process_group` (None: nothing)
     process_group_recorder: Callable[[int | None], None] | None = None
 
@@ -106,5 +108,10 @@ class StepContext:
         return self.progress_factory(description, total=total, unit=unit)
 
     @property
+    def cancel_event(self):
+        """The :class:`threading.Event` set when :attr:`cancel` is cancelled, for code that waits on events."""
+        return self.cancel.event
+
+    @property
     def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
+        return self.cancel.cancelled

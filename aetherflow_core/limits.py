@@ -22,6 +22,7 @@ MAX_INTEGER_DIGITS = 4300
 MAX_DELAY_SECONDS = 86_400  # one wait: a retry delay, a lock wait (a day)
 MAX_TIMEOUT_SECONDS = 604_800  # a timeout or a lock's lifetime (a week)
 MAX_RETRY_BACKOFF = 10.0
+MAX_PARALLEL = 256  # jobs at once in one run
 
 # Templates, per rendered value.
 MAX_TEMPLATE_OUTPUT = 16 * 1024 * 1024  # characters written by one rendering, and of any one string

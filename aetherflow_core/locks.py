@@ -2,8 +2,13 @@
 
 A held lock is renewed by a background heartbeat every third of its TTL, so a step
 that runs longer than the TTL keeps it; a holder that dies stops renewing and its lock
-expires, after which another owner may take it over. Locks are re-entrant within one
-run (a ``with_lock`` step may name the flow lock's key).
+expires, after which another owner may take it over.
+
+In the store a lock's owner is the run. Inside the run, a lock taken by a job (the
+``with_lock`` step) belongs to that job's thread: another job of the same run running
+beside it waits for it like any other run would. A lock taken with ``shared=True``
+(the flow lock) belongs to the whole run, so every job may take it again. Taking a
+lock again where one already holds it (the same thread, or a shared lock) nests.
 """
 
 from __future__ import annotations
@@ -68,26 +73,39 @@ class LockManager:
         self.owner = LockOwner(run_id, socket.gethostname(), os.getpid())
         self.logger = logger
         self._held: dict[str, tuple[float, int]] = {}  # key -> (ttl, nesting depth)
+        self._holders: dict[str, int | None] = {}  # key -> the thread holding it; None: the whole run
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def acquire(self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None) -> bool:
-        with self._guard:
-            if key in self._held:
-                ttl, depth = self._held[key]
-                self._held[key] = (min(ttl, ttl_seconds), depth + 1)
-                self._wake.set()
-                return True
+    def acquire(
+        self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None, *, shared: bool = False
+    ) -> bool:
+        """Take ``key`` within ``wait_seconds``; False when it stays held (or ``cancel`` is set)."""
+        me = None if shared else threading.get_ident()
         deadline = time.monotonic() + max(wait_seconds, 0)
         delay, waited = 0.05, False
         while True:
-            self._stop_leftovers(key)
-            if self.store.acquire_lock(key, self.owner, ttl_seconds):
-                with self._guard:
-                    self._held[key] = (ttl_seconds, 1)
-                    self._ensure_heartbeat()
+            if key not in self._held:
+                self._stop_leftovers(key)  # outside the guard: it may wait for processes to stop
+            with self._guard:
+                if key in self._held:
+                    holder = self._holders.get(key)
+                    if holder is None or holder == me:
+                        ttl, depth = self._held[key]
+                        self._held[key] = (min(ttl, ttl_seconds), depth + 1)
+                        self._wake.set()
+                        return True
+                    taken = False  # held by another job of this run
+                else:
+                    # Under the guard: two jobs of this run (one owner in the store) must not both succeed.
+                    taken = self.store.acquire_lock(key, self.owner, ttl_seconds)
+                    if taken:
+                        self._held[key] = (ttl_seconds, 1)
+                        self._holders[key] = me
+                        self._ensure_heartbeat()
+            if taken:
                 if self.logger is not None:
                     self.logger.info("lock.acquired", extra={"lock_key": key, "ttl_seconds": ttl_seconds})
                 return True
@@ -129,7 +147,9 @@ class LockManager:
                 self._held[key] = (ttl, depth - 1)
                 return
             del self._held[key]
-        self.store.release_lock(key, self.owner)
+            self._holders.pop(key, None)
+            # Under the guard: a job of this run waiting for the key takes it only once the store let it go.
+            self.store.release_lock(key, self.owner)
         if self.logger is not None:
             self.logger.info("lock.released", extra={"lock_key": key})
 
@@ -156,6 +176,7 @@ class LockManager:
 
     @contextmanager
     def hold(self, key: str, ttl_seconds: float, wait_seconds: float = 0, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Hold ``key`` for this thread (this job) while the block runs."""
         if not self.acquire(key, ttl_seconds, wait_seconds, cancel):
             raise LockHeldError(
                 f"lock {key!r} is held by {self.holder(key)}",
@@ -202,6 +223,7 @@ class LockManager:
                 if not renewed:
                     with self._guard:
                         lost = self._held.pop(key, None) is not None
+                        self._holders.pop(key, None)
                     if lost and self.logger is not None:
                         # Taken over after expiring (the process stalled longer than the TTL) or
                         # released by `aetherflow locks release`.

@@ -39,6 +39,7 @@ class Invocation:
     log_level: str | None = None
     #: values given for the flow's variables, in increasing precedence (files, then --var)
     variables: Sequence[VarInput] = ()
+    max_parallel: int | None = None  # jobs at once; overrides AETHERFLOW_MAX_PARALLEL and flow.max_parallel
 
 
 @dataclass
@@ -113,6 +114,7 @@ def prepare_environment(invocation: Invocation, scrubber: Scrubber | None = None
         profiles_file=invocation.profiles_file,
         log_format=invocation.log_format,
         log_level=invocation.log_level,
+        max_parallel=invocation.max_parallel,
     )
     scrubber = Scrubber() if scrubber is None else scrubber
     provider = load_provider(settings.secrets_module, settings.secrets_path)

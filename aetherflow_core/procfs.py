@@ -85,7 +85,8 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def _signal_group(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to process group ``pgid``; nothing if it is gone."""
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
@@ -108,9 +109,9 @@ def stop_process_group(pgid: int, grace_seconds: float) -> str:
 
     Returns ``"terminated"`` or ``"killed"``, what it took.
     """
-    _signal_group(pgid, signal.SIGTERM)
+    signal_group(pgid, signal.SIGTERM)
     if _wait_group_gone(pgid, grace_seconds):
         return "terminated"
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
     _wait_group_gone(pgid, 5.0)
     return "killed"

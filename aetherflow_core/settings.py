@@ -13,6 +13,21 @@ LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def parse_max_parallel(value: str | int | None, source: str) -> int | None:
+    """A ``max_parallel`` given outside the flow (environment, command line), checked."""
+    from .limits import MAX_PARALLEL
+
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PARALLEL:
+        raise ResolutionError(f"{source}={value!r} is not a number of jobs", hint=f"use a whole number from 1 to {MAX_PARALLEL}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     work_root: str | None = None
@@ -28,6 +43,7 @@ class Settings:
     connector_cache_disabled: bool = False
     log_level: str = "INFO"
     log_format: str = "text"
+    max_parallel: int | None = None  # None: the flow's own flow.max_parallel
 
     @classmethod
     def from_env(cls, env: EnvSnapshot, **overrides: Any) -> Settings:
@@ -47,6 +63,7 @@ class Settings:
         log_level = (get("AETHERFLOW_LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ResolutionError(f"AETHERFLOW_LOG_LEVEL={log_level!r} is not a level", hint=f"use one of {', '.join(LOG_LEVELS)}")
+        max_parallel = parse_max_parallel(get("AETHERFLOW_MAX_PARALLEL"), "AETHERFLOW_MAX_PARALLEL")
         paths = tuple(p.strip() for p in (get("AETHERFLOW_PLUGIN_PATHS") or "").split(",") if p.strip())
         settings = cls(
             work_root=get("AETHERFLOW_WORK_ROOT"),
@@ -62,5 +79,6 @@ class Settings:
             connector_cache_disabled=env_flag(env, "AETHERFLOW_CONNECTOR_CACHE_DISABLED", False),
             log_level=log_level,
             log_format=log_format,
+            max_parallel=max_parallel,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

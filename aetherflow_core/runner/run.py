@@ -4,6 +4,7 @@ plan's jobs, and records the final status whatever happens."""
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -16,22 +17,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..cancel import CancelToken
 from ..connectors.manager import ConnectorManager
 from ..context import no_progress
-from ..errors import AetherflowError, Interrupted, LockHeldError, PersistError, SelectionError, UserError, VariableError
+from ..errors import AetherflowError, Interrupted, LockHeldError, PersistError, Problem, SelectionError, SpecError, UserError, VariableError
 from ..locks import LockManager, process_alive, stop_leftover_groups
 from ..logs import get_logger
 from ..prepare import PreparedFlow, raise_resolution_errors
+from ..spec.checks import parallel_reads
 from ..spec.models import DEFAULT_WORK_ROOT, ID_HINT, JobSpec, is_name
 from ..state import flow_state_location
 from ..state.base import StateStore
 from ..state.rows import RunRow, StepRunRow
 from ..status import DONE_OK, Status
 from ..templating import ENGINE, EnvView, named
+from .executor import JobExecutor, ThreadExecutor
 from .handlers import RunOutcome, handler_events, outcome_of, run_handlers
-from .job import JobRun
 from .persist import PersistedValues
 from .records import JobRecord, RunResult, ms
+from .schedule import Scheduler
 from .selection import JobSelection
 from .session import RunSession
 
@@ -41,33 +45,35 @@ def new_run_id() -> str:
 
 
 @contextmanager
-def _signals_raise_interrupted(cancel: threading.Event) -> Iterator[Callable[[], None]]:
-    """SIGINT/SIGTERM stop the running step by raising in the main thread.
+def _signals_relayed(on_signal: Callable[[int, int], None]) -> Iterator[None]:
+    """SIGINT/SIGTERM call ``on_signal(signum, count)`` on a relay thread.
 
-    Only the first signal raises, and none after the context's ``disarm()``: the clean-up
-    that follows (recording the step, releasing locks) must not be interrupted itself.
+    The handler itself only queues the signal (a :class:`queue.SimpleQueue` may be used
+    from a signal handler): nothing is raised into whatever the main thread was doing,
+    and the cancellation callbacks (stopping processes, cancelling queries) run on the
+    relay thread, outside any lock the main thread might hold.
     """
-    armed = [True]
-
-    def disarm() -> None:
-        armed[0] = False
-
     if threading.current_thread() is not threading.main_thread():
-        yield disarm
+        yield
         return
+    pending: queue.SimpleQueue = queue.SimpleQueue()
 
-    def handler(signum, frame):
-        cancel.set()
-        if armed[0]:
-            armed[0] = False
-            raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+    def relay() -> None:
+        count = 0
+        while (signum := pending.get()) is not None:
+            count += 1
+            on_signal(signum, count)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=relay, name="aetherflow-signals", daemon=True)
+    thread.start()
+    previous = {sig: signal.signal(sig, lambda signum, frame: pending.put(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield disarm
+        yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        pending.put(None)
+        thread.join(timeout=5)
 
 
 def _close_running(store: StateStore, run_id: str, reason: str, now: float) -> None:
@@ -119,6 +125,7 @@ class Runner:
         exclude: list[str] | None = None,
         progress_factory: Callable = no_progress,
         store: StateStore | None = None,
+        executor: Callable[[RunSession], JobExecutor] = ThreadExecutor,
     ):
         if run_id is not None and not is_name(run_id):
             raise UserError(f"invalid run id {run_id!r}", hint=ID_HINT)
@@ -128,11 +135,16 @@ class Runner:
         self.resume_latest = resume
         self.selection = JobSelection(tuple(jobs or ()), tuple(only or ()), tuple(exclude or ()))
         self.progress_factory = progress_factory
-        self.cancel = threading.Event()
+        #: the run's cancel token: SIGINT/SIGTERM cancel it; so may the caller (another thread)
+        self.cancel = CancelToken()
+        self.make_executor = executor
+        self.max_parallel = prepared.settings.max_parallel or self.spec.flow.max_parallel
         self._store = store
         #: the run's id: the one asked for or resumed once known, else a new one
         self.run_id = run_id or new_run_id()
         self._recorded = False  # the run is in the state store (and must end with a status there)
+        self._interrupted_by: str | None = None  # the signal that cancelled the run
+        self._scheduler: Scheduler | None = None
 
     def _render_meta(self, value: Any, *path: str | int) -> Any:
         context = {"env": EnvView(self.prepared.env), "vars": named("vars", self.prepared.variables.values)}
@@ -148,6 +160,18 @@ class Runner:
         return Path(str(root)).expanduser()
 
     # -- run ------------------------------------------------------------------------------
+
+    def _check_parallel_reads(self) -> None:
+        """``validate`` checks the flow's own max_parallel; one raised from outside is checked here."""
+        if self.max_parallel <= 1 or self.spec.flow.max_parallel > 1:
+            return
+        source = "--max-parallel / AETHERFLOW_MAX_PARALLEL"
+        problems = [
+            Problem(self.prepared.document.index.locate(path), message, hint)
+            for path, message, hint in parallel_reads(self.spec, self.max_parallel, source)
+        ]
+        if problems:
+            raise SpecError(problems)
 
     def run(self) -> RunResult:
         started = time.time()
@@ -185,6 +209,7 @@ class Runner:
         self.prepared.variables.require()
         upstream = self._upstream_records(store, plan)
         raise_resolution_errors(self.prepared)
+        self._check_parallel_reads()
         work_root = self._work_root()
         previous = self._record_run(store, flow_id, existing)
         run_id = self.run_id
@@ -195,23 +220,23 @@ class Runner:
         for record in upstream:
             log.info("job.upstream", extra={"job_id": record.id, "detail": record.reason})
             session.publish(record)
-        log.info("run.started", extra={"resumed": bool(previous), "fingerprint": self.prepared.fingerprint})
+        log.info("run.started", extra={"resumed": bool(previous), "fingerprint": self.prepared.fingerprint, "max_parallel": self.max_parallel})
         records: list[JobRecord] = []
         interrupted: Interrupted | None = None
-        with _signals_raise_interrupted(self.cancel) as disarm:
+        with _signals_relayed(self._on_signal):
             try:
                 with self._flow_lock(session) as acquired:
                     if acquired:
-                        self._run_jobs(session, plan, records)
+                        records = self._run_jobs(session, plan)
                     else:
                         records = [JobRecord(job.id, Status.SKIPPED, reason="flow lock held") for job in plan]
-            except (KeyboardInterrupt, Interrupted) as exc:
-                interrupted = exc if isinstance(exc, Interrupted) else Interrupted("interrupted by SIGINT")
-                self.cancel.set()
+            except Interrupted as exc:
+                interrupted = exc
             finally:
-                disarm()
                 session.locks.release_all()
                 session.connectors.close()
+        if interrupted is None and self._interrupted_by is not None:
+            interrupted = Interrupted(f"interrupted by {self._interrupted_by}")
         status = _run_status(records, interrupted)
         duration_ms = ms(time.time() - started)
         persisted, status = self._finish(session, status, duration_ms)
@@ -242,12 +267,25 @@ class Runner:
             log.error("run.finish_failed", extra={"error": self.prepared.scrubber.scrub(_describe(state_error))})
         log.error("run.finished", extra={"status": Status.FAILED, "reason": reason})
 
-    def _run_jobs(self, session: RunSession, plan: list[JobSpec], records: list[JobRecord]) -> None:
-        """The plan's jobs one after another; ``records`` grows as each one finishes."""
-        for position, job in enumerate(plan):
-            record = JobRun(session, job, position).run()
-            session.publish(record)
-            records.append(record)
+    def _run_jobs(self, session: RunSession, plan: list[JobSpec]) -> list[JobRecord]:
+        """The plan's jobs, up to ``max_parallel`` at once; their records in plan order."""
+        self._scheduler = Scheduler(session, plan, self.make_executor(session), self.max_parallel)
+        try:
+            return self._scheduler.run()
+        finally:
+            self._scheduler = None
+
+    def _on_signal(self, signum: int, count: int) -> None:
+        """First SIGINT/SIGTERM: cancel the run (running steps stop, their jobs are
+        recorded FAILED). Another one: stop waiting for steps that do not stop."""
+        name = signal.Signals(signum).name
+        if count == 1:
+            self._interrupted_by = name
+            self.cancel.cancel(f"interrupted by {name}")
+            return
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.abandon()
 
     def _session(self, store: StateStore | None, work_root: Path, log, *, previous: dict, connectors: list) -> RunSession:
         settings = self.prepared.settings
@@ -422,7 +460,9 @@ class Runner:
             yield True
             return
         key = str(self._render_meta(lock.key, "flow", "lock", "key"))
-        if not session.locks.acquire(key, lock.ttl_seconds, lock.wait_seconds, self.cancel):
+        if not session.locks.acquire(key, lock.ttl_seconds, lock.wait_seconds, self.cancel.event, shared=True):
+            if self.cancel.cancelled:
+                raise Interrupted(self.cancel.reason or "interrupted")
             if lock.on_locked == "skip":
                 session.log.warning("run.skipped", extra={"detail": f"flow lock {key!r} is held by another run"})
                 yield False

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cancel import CancelToken
 from ..connectors.manager import ConnectorManager
 from ..env import EnvSnapshot
 from ..errors import Location
@@ -45,8 +46,9 @@ class RunSession:
     connectors: ConnectorManager
     locks: LockManager
     log: ContextLogger
-    #: set on SIGINT/SIGTERM: steps, lock waits and retry delays stop early
-    cancel: threading.Event
+    #: the run's cancel token, cancelled on SIGINT/SIGTERM: each step attempt runs under
+    #: a child of it (its cancel scope), so steps, lock waits and retry delays stop early
+    cancel: CancelToken
     progress_factory: Callable
     #: the run's variables (the ``vars`` root)
     variables: RunVariables = field(default_factory=RunVariables)
@@ -55,7 +57,6 @@ class RunSession:
     #: what this run's steps ask to persist, written when the run succeeds
     persisted: PersistedValues = field(default_factory=PersistedValues)
     _finished: dict[str, JobRecord] = field(default_factory=dict)
-    _views: dict[str, NamedMapping] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -95,11 +96,8 @@ class RunSession:
 
     def publish(self, record: JobRecord) -> None:
         """A job is over: later gates and templates see its status and outputs."""
-        outputs = record.outputs if record.values is None else record.values
-        view = named(f"jobs.{record.id}", {"status": record.status, "outputs": outputs})
         with self._guard:
             self._finished[record.id] = record
-            self._views[record.id] = view
 
     def finished_jobs(self) -> dict[str, JobRecord]:
         with self._guard:
@@ -107,5 +105,15 @@ class RunSession:
 
     def jobs_view(self) -> NamedMapping:
         """The ``jobs`` template root: the jobs finished so far."""
-        with self._guard:
-            return NamedMapping("jobs", self._views)
+        return jobs_root(self.finished_jobs())
+
+
+def jobs_root(finished: Mapping[str, JobRecord]) -> NamedMapping:
+    """The ``jobs`` template root of finished jobs: each one's status and outputs."""
+    return NamedMapping(
+        "jobs",
+        {
+            job_id: named(f"jobs.{job_id}", {"status": r.status, "outputs": r.outputs if r.values is None else r.values})
+            for job_id, r in finished.items()
+        },
+    )

@@ -2,7 +2,8 @@
 
 Unique ids, existing ``depends_on`` targets, an acyclic job graph, known step types,
 declared step inputs (required present, no unknown names, literal values of the right
-type), existing resources, known connector kinds/drivers, and template syntax.
+type), existing resources, known connector kinds/drivers, and template syntax; with
+``max_parallel`` above 1, that templates read only upstream jobs (:func:`parallel_reads`).
 
 Warnings do not stop a flow: :func:`find_warnings` reports templates rendered into SQL
 text, where values belong in ``params`` (a value pasted into SQL is an injection).
@@ -167,6 +168,9 @@ def check_document(document) -> list[Problem]:
         _check_template(add, ("flow", "state", key), getattr(spec.flow.state, key), STATE_ROOTS)
     if spec.flow.lock is not None:
         _check_template(add, ("flow", "lock", "key"), spec.flow.lock.key, RESOURCE_ROOTS)
+    if spec.flow.max_parallel > 1 and not cycle:
+        for path, message, hint in parallel_reads(spec, spec.flow.max_parallel, "flow.max_parallel"):
+            add(path, message, hint)
     state = spec.flow.state
     if state.backend == "postgres" and not state.dsn:
         add(("flow", "state", "backend"), "state backend postgres needs a dsn", "add `dsn: \"postgresql://user@host/db\"` under flow.state")
@@ -401,6 +405,59 @@ def _check_inner_step(add, base: tuple, outer, inner: dict, spec, earlier_steps:
         add(base + ("inputs",), f"the inputs of the inner step of {outer.type} must be a mapping")
         return
     _check_step(add, base, type_name, inputs, spec, earlier_steps, scope, templates=False, roots=roots)
+
+
+def upstream_jobs(spec) -> dict[str, set[str]]:
+    """Every job's upstream jobs: its dependencies, theirs, and so on (an acyclic graph)."""
+    direct = {job.id: set(job.depends_on) for job in spec.jobs}
+    found: dict[str, set[str]] = {}
+
+    def visit(job_id: str) -> set[str]:
+        if job_id not in found:
+            found[job_id] = set()
+            result: set[str] = set()
+            for dep in direct.get(job_id, ()):
+                result |= {dep} | visit(dep)
+            found[job_id] = result
+        return found[job_id]
+
+    for job in spec.jobs:
+        visit(job.id)
+    return found
+
+
+def _template_texts(value: Any, path: tuple) -> list[tuple[tuple, str]]:
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in _template_texts(v, path + (k,))]
+    if isinstance(value, list):
+        return [item for i, v in enumerate(value) for item in _template_texts(v, path + (i,))]
+    return [(path, value)] if isinstance(value, str) and "jobs." in value else []
+
+
+def parallel_reads(spec, max_parallel: int, source: str) -> list[tuple[tuple, str, str]]:
+    """Templates reading a job that is not upstream of the reader: ``(path, message, hint)``.
+
+    One after another, such a job has finished or not depending on the file's order; in
+    parallel, on timing. So with ``max_parallel`` above 1 every job a ``when``, an input
+    or an output reads must be among the reader's upstream jobs.
+    """
+    upstream = upstream_jobs(spec)
+    job_ids = set(upstream)
+    problems = []
+    for i, job in enumerate(spec.jobs):
+        texts = [(("jobs", i, "when"), job.when)] if job.when else []
+        for k, step in enumerate(job.steps):
+            base = ("jobs", i, "steps", k)
+            texts += _template_texts(step.inputs, base + ("inputs",)) + _template_texts(step.outputs, base + ("outputs",))
+        for path, text in texts:
+            for ref in dict.fromkeys(_JOB_REF.findall(text)):
+                if ref in job_ids and ref not in upstream[job.id]:
+                    problems.append((
+                        path,
+                        f"job {job.id!r} reads job {ref!r}, which is not among its upstream jobs, and {source} is {max_parallel}",
+                        f"add {ref!r} to depends_on of job {job.id!r} (or to the jobs it depends on), so it has finished first",
+                    ))
+    return problems
 
 
 def _has_template(value: Any) -> bool:

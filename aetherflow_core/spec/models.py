@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..limits import MAX_DELAY_SECONDS, MAX_RETRY_BACKOFF, MAX_TIMEOUT_SECONDS
+from ..limits import MAX_DELAY_SECONDS, MAX_PARALLEL, MAX_RETRY_BACKOFF, MAX_TIMEOUT_SECONDS
 
 # Ids name directories of the workspace: letters, digits, '_', '-' and '.', but not
 # dots alone ('.' and '..' would leave the workspace).
@@ -67,6 +67,13 @@ class FlowMeta(_Strict):
     plugins: list[str] = Field(
         [], description="plugin files or folders this flow needs, relative to the flow file; loaded before the flow is checked"
     )
+    max_parallel: int = Field(
+        1,
+        ge=1,
+        le=MAX_PARALLEL,
+        description="jobs run at once when their dependencies allow (default 1: one after another, in file order); "
+        "AETHERFLOW_MAX_PARALLEL and run --max-parallel override it",
+    )
 
 
 class ResourceSpec(_Strict):
@@ -107,6 +114,12 @@ class StepSpec(_Strict):
         {},
         description="values kept for later runs of this flow (the `store` root), templated with `result`; "
         "written only when the whole run succeeds",
+    )
+    timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_TIMEOUT_SECONDS,
+        description="stop the step after this many seconds (each attempt): it fails, and retry applies",
     )
 
 

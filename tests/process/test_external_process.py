@@ -236,11 +236,11 @@ def test_cancelled_run_stops_the_tree_and_kills_what_ignores_sigterm(run_process
     def cancel_when_ready():
         while not ready.exists():
             threading.Event().wait(0.01)
-        ctx.cancel_event.set()
+        ctx.cancel.cancel("interrupted by SIGINT")
 
     helper = threading.Thread(target=cancel_when_ready, daemon=True)
     helper.start()
-    with pytest.raises(Interrupted, match="the run was cancelled"):
+    with pytest.raises(Interrupted, match="stopped: interrupted by SIGINT"):
         run_process(ctx, command=command, shell=True, kill_grace_seconds=0.3)
     helper.join(timeout=5)
     assert process_gone(_pid(ctx.workspace / "grandchild.pid"))

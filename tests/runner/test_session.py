@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+from aetherflow_core.cancel import CancelToken
 from aetherflow_core.connectors.manager import ConnectorManager
 from aetherflow_core.context import no_progress
 from aetherflow_core.locks import LockManager
@@ -53,7 +54,7 @@ def make_session(tmp_path) -> RunSession:
         connectors=ConnectorManager({}),
         locks=LockManager(store, "r", log),
         log=log,
-        cancel=threading.Event(),
+        cancel=CancelToken(),
         progress_factory=no_progress,
     )
 

@@ -90,6 +90,9 @@ class DuckDBConnector(DatabaseConnector):
     def _params(self, params: Params) -> Any:
         return params
 
+    def _interrupt(self, conn: Any) -> None:
+        conn.interrupt()
+
     def _cursor(self, conn: Any) -> Any:
         # The connection itself: conn.cursor() would be a second connection, outside
         # any transaction open on this one.

@@ -171,6 +171,14 @@ class PostgresConnector(DatabaseConnector):
     def _is_broken(self, conn: Any) -> bool:
         return bool(conn.closed or conn.broken)
 
+    def _interrupt(self, conn: Any) -> None:
+        # A cancel request on its own connection: the server stops the running statement.
+        cancel_safe = getattr(conn, "cancel_safe", None)  # psycopg 3.2+: does not block the GIL
+        if cancel_safe is not None:
+            cancel_safe(timeout=10.0)
+        else:
+            conn.cancel()
+
     def _is_timeout(self, exc: BaseException) -> bool:
         import psycopg
 

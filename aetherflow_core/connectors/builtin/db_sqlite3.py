@@ -150,6 +150,9 @@ class SQLiteConnector(DatabaseConnector):
 
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
+    def _interrupt(self, conn: Any) -> None:
+        conn.interrupt()
+
     def _run(self, conn: Any, sql: str, params: Params) -> Any:
         statements = split_statements(sql) if params is None else [sql]
         cursor = conn.cursor()

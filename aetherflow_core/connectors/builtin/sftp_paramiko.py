@@ -36,6 +36,7 @@ from contextlib import contextmanager, suppress
 from typing import IO, Any
 
 from ...atomic import atomic_open
+from ...cancel import current_cancel
 from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
 from ..base import Classification, ProgressCallback
 from ..families.files import CHUNK_SIZE, RemoteFile, RemoteFilesConnector, join_path, name_matches, temp_name
@@ -386,7 +387,9 @@ class SFTPConnector(RemoteFilesConnector):
         naming ``action``; a channel that saw an error is closed, not reused (closing
         it also abandons read-ahead answers still on their way)."""
         session, client = self._checkout(action)
-        with self.translate(action):
+        # A cancelled step (Ctrl-C, timeout_seconds) closes the channel: a blocked read or
+        # write returns at once, and the operation's clean-up removes its partial file.
+        with self.translate(action), current_cancel().on_cancel(client.get_channel().close):
             try:
                 yield client
             except BaseException:

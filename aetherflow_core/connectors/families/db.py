@@ -12,9 +12,13 @@ A new database driver subclasses :class:`DatabaseConnector` and implements
 :meth:`DatabaseConnector._open`; see ``docs/databases.md`` for the hooks.
 
 Threads: each thread gets its own connection, opened on first use; ``close()`` closes
-them all. A database that cannot be opened twice (SQLite ``:memory:``) shares one
+them all, so jobs running in parallel never share a connection. A database that cannot be opened twice (SQLite ``:memory:``) shares one
 connection, and every call holds that connection's lock for its duration, a
 ``transaction()`` block and an unfinished ``iter_batches`` included.
+
+Cancellation: every call runs inside :func:`~aetherflow_core.cancel.current_cancel`'s
+scope, so a cancelled step (Ctrl-C, its ``timeout_seconds``) calls
+:meth:`DatabaseConnector._interrupt` on the connection running the call.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ...atomic import display_name
+from ...cancel import current_cancel
 from ...errors import AetherflowError, ConnectorConfigError, ConnectorError
 from ...tabular import Sink, Source, TableFormat, open_sink, open_source, table_format, type_category
 from ..base import ConnectorBase, ProgressCallback
@@ -192,8 +197,15 @@ class DatabaseConnector(ConnectorBase):
     def _holding(self, session: _Session, action: str) -> Iterator[_Session]:
         """``session`` locked for ``action``. After a driver error a broken connection
         is discarded, a healthy one rolled back outside a transaction, and the error
-        translated."""
-        with session.lock, self.translate(action):
+        translated.
+
+        While the call runs, cancelling the step (Ctrl-C, timeout_seconds) cancels it
+        on the database, from the cancelling thread. A step cancelled before the call
+        (while connecting) does not start it: a cancel request sent to an idle
+        connection is ignored, and the statement would then run to its end."""
+        cancel = current_cancel()
+        with session.lock, self.translate(action), cancel.on_cancel(lambda: self._interrupt(session.conn)):
+            cancel.raise_if_cancelled()
             try:
                 yield session
             except AetherflowError:
@@ -204,6 +216,11 @@ class DatabaseConnector(ConnectorBase):
                 elif session.depth == 0:
                     self._abandon_transaction(session.conn)
                 raise
+
+    def _interrupt(self, conn: Any) -> None:
+        """Stop what ``conn`` is running, called from another thread (the step was
+        cancelled). Drivers override it: PostgreSQL asks the server to cancel, DuckDB
+        and SQLite interrupt. The default does nothing: the call runs to its end."""
 
     def _abandon_transaction(self, conn: Any) -> None:
         """Roll back what a failed script may have left open (its own BEGIN)."""

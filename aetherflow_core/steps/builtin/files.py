@@ -43,6 +43,17 @@ class _Remote:
     size: int
 
 
+def stoppable(ctx, advance):
+    """``advance`` (a progress bar's) that also stops the transfer once the step is
+    cancelled (Ctrl-C, ``timeout_seconds``): the connector then removes its partial file."""
+
+    def progress(amount: float) -> None:
+        advance(amount)
+        ctx.cancel.raise_if_cancelled()
+
+    return progress
+
+
 def _as_list(value: Any, what: str) -> list[Any]:
     if isinstance(value, (str, dict)):
         return [value]
@@ -144,7 +155,7 @@ class FilesDownload(Step):
         bar = ctx.progress(f"download from {inputs['resource']}", total=sum(f.size for f in files), unit="B")
         try:
             for remote, local in zip(files, targets):
-                total += connector.download(remote.path, local, progress=bar.advance)
+                total += connector.download(remote.path, local, progress=stoppable(ctx, bar.advance))
         finally:
             bar.close()
         local_files = [str(t) for t in targets]
@@ -178,7 +189,7 @@ class FilesUpload(Step):
         bar = ctx.progress(f"upload to {inputs['resource']}", total=sum(p.stat().st_size for p in locals_), unit="B")
         try:
             for local, target in zip(locals_, targets):
-                total += connector.upload(local, target, overwrite=inputs["overwrite"] is not False, progress=bar.advance)
+                total += connector.upload(local, target, overwrite=inputs["overwrite"] is not False, progress=stoppable(ctx, bar.advance))
         finally:
             bar.close()
         ctx.logger.info("files_upload.done", extra={"resource": inputs["resource"], "count": len(targets), "bytes": total})
@@ -251,7 +262,7 @@ class FilesCopy(Step):
                     target.mkdir(parent, parents=True)
                     created.add(parent)
                 with source.open_read(remote.path) as reader:
-                    total += target.upload_stream(reader, path, overwrite=inputs["overwrite"] is not False, progress=bar.advance)
+                    total += target.upload_stream(reader, path, overwrite=inputs["overwrite"] is not False, progress=stoppable(ctx, bar.advance))
         finally:
             bar.close()
         ctx.logger.info(

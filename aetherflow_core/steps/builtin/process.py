@@ -30,12 +30,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from ...errors import Interrupted, StepError, StepInputError
 from ...limits import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS
-from ...procfs import group_alive, stop_process_group
+from ...procfs import group_alive, signal_group, stop_process_group
 from ...redaction import Scrubber
 from ..base import Input, Step, StepResult
 from .process_contract import (
@@ -218,34 +220,6 @@ class _GroupGuard:
         self._proc.wait()
 
 
-class _HeldSignals:
-    """SIGINT and SIGTERM noted instead of handled, from construction until
-    :meth:`release`, which restores the handlers and hands them what arrived. Only the
-    main thread runs signal handlers; elsewhere this holds nothing."""
-
-    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self._pending: list[int] = []
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._note) for sig in self._SIGNALS}
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self._pending.append(signum)
-
-    def release(self) -> None:
-        previous, self._previous = self._previous, {}
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for signum in self._pending:
-            handler = previous[signum]
-            if callable(handler):
-                handler(signum, None)  # the run's handler raises Interrupted
-            elif handler == signal.SIG_DFL:
-                os.kill(os.getpid(), signum)
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -384,36 +358,34 @@ class ExternalProcess(Step):
         tails = {name: _Tail(limit if s.mode == "capture" else (_ERROR_TAIL if name == "stderr" else 0)) for name, s in streams.items()}
         readers: list[threading.Thread] = []
         stopped = None  # why the step stopped the process, if it did
-        # SIGINT/SIGTERM raise in the main thread wherever it is. Inside Popen, after the
-        # fork and before the pid is stored, that would lose the child (a busy machine
-        # gives it time to start children of its own meanwhile): signals are held while
-        # it starts, and raise once it is known, inside the try that stops its tree.
+        # Nothing is raised asynchronously inside a step: cancellation (Ctrl-C, the step's
+        # timeout_seconds) comes through ctx.cancel. The stop is registered as soon as
+        # Popen returns (a token cancelled meanwhile calls it at once), and everything
+        # from there on is under the try whose finally stops the whole group.
         proc: subprocess.Popen | None = None
         guard: _GroupGuard | None = None
-        held = _HeldSignals()
+        stack = ExitStack()
         try:
             try:
-                try:
-                    proc = subprocess.Popen(
-                        argv,
-                        cwd=cwd,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=_child_stream(contract.stdout),
-                        stderr=_child_stream(contract.stderr),
-                        start_new_session=True,
-                        preexec_fn=_die_with_runner(),
-                    )
-                    guard = _GroupGuard(proc.pid)
-                finally:
-                    held.release()
-                ctx.record_process_group(proc.pid)
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=_child_stream(contract.stdout),
+                    stderr=_child_stream(contract.stderr),
+                    start_new_session=True,
+                    preexec_fn=_die_with_runner(),
+                )
             except FileNotFoundError:
                 raise StepError(f"command not found: {program!r} (looked up in the PATH of the step's environment)") from None
             except PermissionError:
                 raise StepError(f"command {program!r} is not executable (permission denied)") from None
             except OSError as exc:
                 raise StepError(f"command {program!r} could not be started: {ctx.scrubber.scrub(str(exc))}") from None
+            stack.enter_context(ctx.cancel.on_cancel(partial(signal_group, proc.pid, signal.SIGTERM)))
+            guard = _GroupGuard(proc.pid)
+            ctx.record_process_group(proc.pid)
             ctx.logger.info("process.started", extra={"command": shown, "pid": proc.pid, "cwd": str(cwd)})
             for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
                 if pipe is None:
@@ -439,6 +411,7 @@ class ExternalProcess(Step):
                 how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.leftovers_stopped", extra={"pid": proc.pid, "how": how})
         finally:
+            stack.close()
             if proc is not None:
                 pgid = proc.pid  # start_new_session: the child leads its own process group
                 if not _exited(pgid) or group_alive(pgid):
@@ -457,7 +430,7 @@ class ExternalProcess(Step):
         ctx.logger.info("process.exited", extra={"pid": proc.pid, "exit_code": exit_code, "duration_ms": duration_ms})
 
         if stopped == "cancelled":
-            raise Interrupted(f"command {program!r} stopped: the run was cancelled")
+            raise Interrupted(f"command {program!r} stopped: {ctx.cancel.reason or 'cancelled'}")
         stderr_tail = ctx.scrubber.scrub_cut(tails["stderr"].captured(ctx.scrubber), _TAIL_SHOWN, keep="tail").strip()
         if stopped == "timeout":
             raise timeout_failure(
@@ -495,7 +468,6 @@ class ExternalProcess(Step):
     @staticmethod
     def _wait(ctx, pid: int, started: float, timeout: float | None) -> str | None:
         """Wait for the process to exit; ``"timeout"`` or ``"cancelled"`` when it must be stopped."""
-        cancel_event = getattr(ctx, "cancel_event", None)
         delay = 0.001
         while not _exited(pid):
             if ctx.cancelled:
@@ -503,10 +475,6 @@ class ExternalProcess(Step):
             remaining = None if timeout is None else started + timeout - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return "timeout"
-            pause = delay if remaining is None else min(delay, remaining)
-            if cancel_event is not None:
-                cancel_event.wait(pause)
-            else:
-                time.sleep(pause)
+            ctx.cancel.wait(delay if remaining is None else min(delay, remaining))
             delay = min(delay * 2, 0.05)
         return None

@@ -1,0 +1,317 @@
+"""Parallel jobs: the same statuses as one after another, resume, locks, Ctrl-C, and
+the cross-job template rule of ``validate``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aetherflow_core.state import open_state_store
+from aetherflow_core.status import Status
+from tests.helpers import run_cli, write_flow
+from tests.services import process_gone
+
+DIAMOND = """
+version: 1
+flow:
+  id: diamond
+jobs:
+  - id: start
+    steps:
+      - {id: go, type: test.echo, inputs: {values: {go: true}}, outputs: {go: "{{ result.go }}"}}
+  - id: left
+    depends_on: [start]
+    steps:
+      - {id: ok, type: test.echo}
+      - {id: bad, type: test.fail, inputs: {message: left branch broke}}
+      - {id: after, type: test.echo}
+  - id: right
+    depends_on: [start]
+    steps:
+      - {id: ok, type: test.echo, inputs: {values: {n: 1}}, outputs: {n: "{{ result.n }}"}}
+  - id: join
+    depends_on: [left, right]
+    steps:
+      - {id: never, type: test.echo}
+  - id: gated
+    depends_on: [start]
+    when: "jobs.start.outputs.go == false"
+    steps:
+      - {id: never, type: test.echo}
+  - id: nodata
+    depends_on: [start]
+    steps:
+      - {id: empty, type: test.echo, inputs: {skip: true}, on_no_data: skip_job}
+      - {id: never, type: test.echo}
+  - id: after_nodata
+    depends_on: [nodata]
+    steps:
+      - {id: never, type: test.echo}
+  - id: after_right
+    depends_on: [right]
+    when: "jobs.right.outputs.n == 1"
+    steps:
+      - {id: ok, type: test.echo}
+"""
+
+
+def _outcome(doc: dict) -> list:
+    return [(job["id"], job["status"], [(s["id"], s["status"]) for s in job["steps"]]) for job in doc["jobs"]]
+
+
+def _state(tmp_path: Path, run_id: str):
+    store = open_state_store("sqlite", path=str(tmp_path / "state" / "state.db"))
+    try:
+        return store.job_runs(run_id), store.step_runs(run_id)
+    finally:
+        store.close()
+
+
+def test_a_diamond_with_a_failing_branch_and_gates_ends_the_same_in_parallel_and_in_sequence(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", DIAMOND)
+    sequential = run_cli("run", flow, "--json", "--max-parallel", "1", env=cli_env)
+    parallel = run_cli("run", flow, "--json", "--max-parallel", "4", env=cli_env)
+    assert sequential.exit_code == parallel.exit_code == 1, parallel.output
+    assert _outcome(parallel.json) == _outcome(sequential.json)
+    statuses = {job_id: status for job_id, status, _ in _outcome(parallel.json)}
+    assert statuses == {
+        "start": "SUCCESS", "left": "FAILED", "right": "SUCCESS", "join": "BLOCKED",
+        "gated": "SKIPPED", "nodata": "SKIPPED", "after_nodata": "SKIPPED", "after_right": "SUCCESS",
+    }
+    # The document and the state list jobs in plan order, whatever order they finished in.
+    assert [job["id"] for job in parallel.json["jobs"]] == ["start", "left", "right", "join", "gated", "nodata", "after_nodata", "after_right"]
+    jobs, steps = _state(tmp_path, parallel.json["run_id"])
+    assert [row.job_id for row in jobs] == [job["id"] for job in parallel.json["jobs"]]
+    assert all(row.status != Status.RUNNING for row in jobs + steps)
+    assert all(row.started_at is not None and row.ended_at is not None for row in jobs)
+
+
+def test_the_environment_and_the_command_line_set_max_parallel(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", DIAMOND)
+    bad = run_cli("run", flow, env={**cli_env, "AETHERFLOW_MAX_PARALLEL": "many"})
+    assert bad.exit_code == 2 and "AETHERFLOW_MAX_PARALLEL='many' is not a number of jobs" in bad.stderr
+    assert "Traceback" not in bad.output
+    too_many = run_cli("run", flow, "--max-parallel", "0", env=cli_env)
+    assert too_many.exit_code == 2 and "--max-parallel" in too_many.stderr
+    logged = run_cli("run", flow, "--log-format", "json", env={**cli_env, "AETHERFLOW_MAX_PARALLEL": "3"})
+    started = next(json.loads(line) for line in logged.stderr.splitlines() if '"run.started"' in line)
+    assert started["max_parallel"] == 3
+    overridden = run_cli("run", flow, "--log-format", "json", "--max-parallel", "2", env={**cli_env, "AETHERFLOW_MAX_PARALLEL": "3"})
+    started = next(json.loads(line) for line in overridden.stderr.splitlines() if '"run.started"' in line)
+    assert started["max_parallel"] == 2
+
+
+RENDEZVOUS = """
+version: 1
+flow:
+  id: rendezvous
+  max_parallel: 2
+jobs:
+  - id: a
+    steps:
+      - id: meet
+        type: external.process
+        timeout_seconds: 60
+        inputs: {command: "touch $MEET/a; while [ ! -e $MEET/b ]; do sleep 0.02; done", shell: true}
+  - id: b
+    steps:
+      - id: meet
+        type: external.process
+        timeout_seconds: 60
+        inputs: {command: "touch $MEET/b; while [ ! -e $MEET/a ]; do sleep 0.02; done", shell: true}
+"""
+
+
+def test_independent_jobs_run_at_the_same_time_up_to_max_parallel(tmp_path, cli_env):
+    # Each job waits for the other to have started: only a parallel run finishes.
+    flow = write_flow(tmp_path / "flow.yaml", RENDEZVOUS)
+    (tmp_path / "meet").mkdir()
+    result = run_cli("run", flow, "--json", env={**cli_env, "MEET": str(tmp_path / "meet")})
+    assert result.exit_code == 0, result.output
+    run_id = result.json["run_id"]
+    jobs, _ = _state(tmp_path, run_id)
+    a, b = jobs
+    assert a.started_at < b.ended_at and b.started_at < a.ended_at  # the two intervals overlap
+
+    timeline = run_cli("runs", "show", run_id, "--timeline", "--json", env=cli_env)
+    assert timeline.exit_code == 0, timeline.output
+    rows = {(row["job"], row["step"]): row for row in timeline.json["rows"]}
+    assert list(rows) == [("a", None), ("a", "meet"), ("b", None), ("b", "meet")]
+    ja, jb = rows["a", None], rows["b", None]
+    assert 0 <= ja["start_ms"] < jb["end_ms"] and 0 <= jb["start_ms"] < ja["end_ms"]
+    assert max(ja["end_ms"], jb["end_ms"]) <= timeline.json["duration_ms"]
+    chart = run_cli("runs", "show", run_id, "--timeline", env=cli_env)
+    assert chart.exit_code == 0, chart.output
+    lines = chart.stdout.splitlines()
+    assert lines[0].startswith(f"run {run_id} of flow rendezvous: SUCCESS")
+    bars = {line.split("|")[0].strip(): line.split("|")[1] for line in lines[2:]}
+    assert set(bars) == {"a", "b", "meet"}
+    assert all("=" in bars[job] for job in ("a", "b"))
+
+
+LOCKED = """
+version: 1
+flow:
+  id: locked
+  max_parallel: 3
+jobs:
+"""
+LOCKED_JOB = """
+  - id: j{n}
+    steps:
+      - id: exclusive
+        type: with_lock
+        inputs:
+          lock_key: shared-thing
+          wait_seconds: 60
+          step:
+            type: external.process
+            inputs: {{command: "mkdir $INSIDE/held && sleep 0.3 && rmdir $INSIDE/held", shell: true}}
+"""
+
+
+def test_with_lock_excludes_parallel_jobs_of_the_same_run(tmp_path, cli_env):
+    # mkdir fails when another job is inside the lock at the same time.
+    flow = write_flow(tmp_path / "flow.yaml", LOCKED + "".join(LOCKED_JOB.format(n=n) for n in range(3)))
+    result = run_cli("run", flow, "--json", env={**cli_env, "INSIDE": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert [job["status"] for job in result.json["jobs"]] == ["SUCCESS"] * 3
+
+
+RESUMABLE = """
+version: 1
+flow:
+  id: resumable
+  max_parallel: 3
+jobs:
+  - id: a
+    steps:
+      - {id: count, type: external.process, inputs: {command: "echo x >> $COUNTS/a", shell: true}}
+  - id: b
+    steps:
+      - {id: count, type: external.process, inputs: {command: "echo x >> $COUNTS/b", shell: true}}
+  - id: c
+    steps:
+      - {id: count, type: external.process, inputs: {command: "echo x >> $COUNTS/c", shell: true}}
+      - {id: needs_flag, type: external.process, inputs: {command: "echo x >> $COUNTS/flag; test -e $COUNTS/ok", shell: true}}
+  - id: d
+    depends_on: [a, c]
+    steps:
+      - {id: count, type: external.process, inputs: {command: "echo x >> $COUNTS/d", shell: true}}
+"""
+
+
+def test_resuming_a_parallel_run_runs_no_finished_step_again(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", RESUMABLE)
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    env = {**cli_env, "COUNTS": str(counts)}
+    first = run_cli("run", flow, "--json", env=env)
+    assert first.exit_code == 1, first.output
+    assert {job["id"]: job["status"] for job in first.json["jobs"]} == {"a": "SUCCESS", "b": "SUCCESS", "c": "FAILED", "d": "BLOCKED"}
+    (counts / "ok").touch()
+    second = run_cli("run", flow, "--json", "--run-id", first.json["run_id"], env=env)
+    assert second.exit_code == 0, second.output
+    lines = {name: len((counts / name).read_text().splitlines()) for name in ("a", "b", "c", "d", "flag")}
+    assert lines == {"a": 1, "b": 1, "c": 1, "d": 1, "flag": 2}
+
+
+INTERRUPTED = """
+version: 1
+flow:
+  id: interrupted
+  max_parallel: 3
+jobs:
+"""
+SLEEPER = """
+  - id: s{n}
+    steps:
+      - id: tree
+        type: external.process
+        inputs:
+          command: "sleep 60 & echo $! > $PIDS/{n}; wait"
+          shell: true
+          kill_grace_seconds: 2
+      - {{id: after, type: test.echo}}
+"""
+LATER = """
+  - id: later
+    depends_on: [s0]
+    steps:
+      - {id: never, type: test.echo}
+"""
+
+
+def test_ctrl_c_during_a_parallel_run_stops_every_tree_and_leaves_nothing_running(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", INTERRUPTED + "".join(SLEEPER.format(n=n) for n in range(3)) + LATER)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {**cli_env, "PIDS": str(pids)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not all((pids / str(n)).exists() and (pids / str(n)).read_text().strip() for n in range(3)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the jobs never started their processes"
+            time.sleep(0.02)
+        children = [int((pids / str(n)).read_text()) for n in range(3)]
+        assert not any(process_gone(pid) for pid in children)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert all(process_gone(pid) for pid in children)
+    doc = json.loads(stdout)
+    assert doc["status"] == "FAILED"
+    assert [(job["id"], job["status"]) for job in doc["jobs"]] == [("s0", "FAILED"), ("s1", "FAILED"), ("s2", "FAILED")]
+    for job in doc["jobs"]:
+        assert [(s["status"], s["error"]) for s in job["steps"]] == [("FAILED", "interrupted"), ("BLOCKED", None)]
+    jobs, steps = _state(tmp_path, doc["run_id"])
+    assert {row.job_id: (row.status, row.error) for row in jobs} == {f"s{n}": ("FAILED", "interrupted") for n in range(3)}
+    assert not [row for row in jobs + steps if row.status == Status.RUNNING]
+
+
+CROSS_READ = """
+version: 1
+flow:
+  id: cross
+  max_parallel: {max_parallel}
+jobs:
+  - id: a
+    steps:
+      - {{id: s, type: test.echo, inputs: {{values: {{n: 1}}}}, outputs: {{n: "{{{{ result.n }}}}"}}}}
+  - id: b
+    depends_on: [a]
+    steps:
+      - {{id: s, type: test.echo, inputs: {{values: {{n: "{{{{ jobs.a.outputs.n }}}}"}}}}}}
+  - id: c
+    when: "jobs.a.outputs.n == 1"
+    steps:
+      - {{id: s, type: test.echo, inputs: {{values: {{n: "{{{{ jobs.b.status }}}}"}}}}}}
+"""
+
+
+def test_validate_refuses_reading_a_job_that_is_not_upstream_when_jobs_run_in_parallel(tmp_path, cli_env):
+    parallel = write_flow(tmp_path / "parallel.yaml", CROSS_READ.format(max_parallel=2))
+    result = run_cli("validate", parallel, env=cli_env)
+    assert result.exit_code == 2, result.output
+    assert "job 'c' reads job 'a', which is not among its upstream jobs, and flow.max_parallel is 2" in result.stderr
+    assert "job 'c' reads job 'b'" in result.stderr
+    assert "parallel.yaml:14:" in result.stderr  # the `when` line
+    assert "add 'a' to depends_on of job 'c'" in result.stderr
+    assert "job 'b' reads" not in result.stderr  # b depends on a
+
+    sequential = write_flow(tmp_path / "sequential.yaml", CROSS_READ.format(max_parallel=1))
+    assert run_cli("validate", sequential, env=cli_env).exit_code == 0
+    refused = run_cli("run", sequential, "--max-parallel", "2", env=cli_env)
+    assert refused.exit_code == 2 and "--max-parallel / AETHERFLOW_MAX_PARALLEL is 2" in refused.stderr
+    assert run_cli("run", sequential, env=cli_env).exit_code == 0
