@@ -38,7 +38,11 @@ def run_command(session: Session, options: RunOptions) -> int:
 
     if options.run_id is not None and options.resume:
         raise UserError("--run-id and --resume cannot be used together", hint="--resume picks the latest unfinished run itself")
-    invocation = options.invocation(log_format=options.log_format)
+    if options.max_parallel is not None:
+        from aetherflow_core.settings import parse_max_parallel
+
+        parse_max_parallel(options.max_parallel, "--max-parallel")
+    invocation = options.invocation(log_format=options.log_format, max_parallel=options.max_parallel)
     environment = _environment(session, invocation, verbose=options.verbose, quiet=options.quiet)
     prepared = prepare_flow(invocation, environment=environment)
     runner = Runner(

@@ -131,6 +131,10 @@ def run(
         list[str] | None,
         typer.Option("--exclude", help="Do not run this job; repeatable.", metavar="JOB", autocompletion=complete_job),
     ] = None,
+    max_parallel: Annotated[
+        int | None,
+        typer.Option("--max-parallel", help="Run up to N jobs at once (overrides AETHERFLOW_MAX_PARALLEL and flow.max_parallel).", metavar="N"),
+    ] = None,
     json_output: JsonOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -159,6 +163,7 @@ def run(
         jobs=tuple(job or ()),
         only=tuple(only or ()),
         exclude=tuple(exclude or ()),
+        max_parallel=max_parallel,
         json_output=json_output,
         log_format=log_format,
         verbose=verbose,

@@ -83,6 +83,7 @@ class RunOptions(FlowOptions):
     jobs: tuple[str, ...] = ()  # --job: with their upstream jobs
     only: tuple[str, ...] = ()  # --only: exactly these jobs
     exclude: tuple[str, ...] = ()  # --exclude
+    max_parallel: int | None = None
     json_output: bool = False
     log_format: str | None = None
     verbose: bool = False

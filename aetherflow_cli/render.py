@@ -22,6 +22,20 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+_CONSOLE = None
+
+
+def _stderr_console():
+    """The one Rich console on stderr: event lines and live progress bars share it, so
+    lines printed while bars are drawn land above them."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(stderr=True, highlight=False)
+    return _CONSOLE
+
+
 def is_terminal(stream=None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()
@@ -136,6 +150,35 @@ def store_table(session: Session, values: list[dict[str, Any]], *, flow_id: str 
         [v["name"], json.dumps(v["value"], default=str, ensure_ascii=False), v["updated_at"], v["run_id"] or "set by hand"] for v in values
     ]
     table(session, f"values persisted for flow {flow_id} in {where}", ["name", "value", "updated (UTC)", "written by"], body)
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def timeline_chart(session: Session, document: dict[str, Any]) -> None:
+    """A text Gantt chart of a run: one line per job and step, a bar from its start to
+    its end on a common time axis, then its status and duration."""
+    rows = document["rows"]
+    total = max(document["duration_ms"] or 0, *(row["end_ms"] or 0 for row in rows), 1)
+    labels = [row["job"] if row["step"] is None else f"  {row['step']}" for row in rows]
+    label_width = max([len(label) for label in labels] + [3])
+    width = max(_terminal_width() - label_width - 26, 20)
+    session.out(f"run {document['run_id']} of flow {document['flow_id']}: {document['status']}, {total} ms, started {document['started_at']}")
+    session.out(f"{'':<{label_width}} |0{'':<{width - len(str(total)) - 3}}{total} ms|")
+    for label, row in zip(labels, rows):
+        start, end = row["start_ms"], row["end_ms"]
+        if start is None:
+            bar, took = " " * width, ""
+        else:
+            first = min(int(start * width / total), width - 1)
+            last = max(first + 1, min(round((end if end is not None else total) * width / total), width))
+            mark = "=" if row["step"] is None else "#"
+            bar = " " * first + mark * (last - first) + " " * (width - last)
+            took = f"{(end - start) if end is not None else '?'} ms"
+        session.out(f"{label:<{label_width}} |{bar}| {row['status']:<8} {took}".rstrip())
 
 
 def lock_state(lock: dict[str, Any]) -> str:
@@ -253,39 +296,79 @@ def step_schema(session: Session, row: dict) -> None:
     session.out(f"outputs: {', '.join(row['outputs']) or 'none declared'}")
 
 
-class _RichProgress:
-    def __init__(self, description: str, total: float | None, unit: str):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-        from rich.text import Text
+class _ProgressBoard:
+    """One live Rich display for every progress bar of the run: jobs running in
+    parallel each add their bars to it (Rich allows one live display at a time). It
+    starts with the first bar and stops when the last one closes."""
 
-        class RateColumn(ProgressColumn):
-            def render(self, task):
-                return Text(f"{task.speed or 0:,.0f} {unit}/s")
+    def __init__(self):
+        import threading
 
-        columns = [TextColumn("{task.description}"), BarColumn()]
-        if unit == "B":
-            columns += [DownloadColumn(), TransferSpeedColumn()]
-        else:
-            columns += [TextColumn("{task.completed:,.0f} " + unit), RateColumn()]
-        columns.append(TimeElapsedColumn())
-        self._progress = Progress(*columns, transient=True, console=Console(stderr=True))
-        self._task = self._progress.add_task(description, total=total)
-        self._progress.start()
+        self._guard = threading.Lock()
+        self._progress = None
+        self._open = 0
+
+    def bar(self, description: str, total: float | None, unit: str) -> _Bar:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with self._guard:
+            if self._progress is None:
+                columns = [
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.fields[amount]}"),
+                    TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(),
+                ]
+                self._progress = Progress(*columns, transient=True, console=_stderr_console())
+                self._progress.start()
+            self._open += 1
+            task = self._progress.add_task(description, total=total, amount="", rate="")
+            return _Bar(self, task, unit)
+
+    def update(self, task, amount: float, fields: dict) -> None:
+        with self._guard:
+            if self._progress is not None:
+                self._progress.update(task, advance=amount, **fields)
+
+    def speed(self, task) -> float:
+        with self._guard:
+            return (self._progress.tasks[task].speed if self._progress is not None else None) or 0
+
+    def completed(self, task) -> float:
+        with self._guard:
+            return self._progress.tasks[task].completed if self._progress is not None else 0
+
+    def remove(self, task) -> None:
+        with self._guard:
+            if self._progress is None:
+                return
+            self._progress.remove_task(task)
+            self._open -= 1
+            if self._open == 0:
+                self._progress.stop()
+                self._progress = None
+
+
+class _Bar:
+    def __init__(self, board: _ProgressBoard, task, unit: str):
+        self._board, self._task, self._unit = board, task, unit
+        self._closed = False
 
     def advance(self, amount: float = 1) -> None:
-        self._progress.advance(self._task, amount)
+        board, task, unit = self._board, self._task, self._unit
+        done = board.completed(task) + amount
+        speed = board.speed(task)
+        if unit == "B":
+            fields = {"amount": _bytes(done), "rate": f"{_bytes(speed)}/s"}
+        else:
+            fields = {"amount": f"{done:,.0f} {unit}", "rate": f"{speed:,.0f} {unit}/s"}
+        board.update(task, amount, fields)
 
     def close(self) -> None:
-        self._progress.stop()
+        if not self._closed:
+            self._closed = True
+            self._board.remove(self._task)
 
     def __enter__(self):
         return self
@@ -294,29 +377,56 @@ class _RichProgress:
         self.close()
 
 
+def _bytes(value: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{value:,.1f} GB"
+
+
 def progress_factory():
-    """Live progress bars when stderr is a terminal, nothing otherwise."""
+    """Live progress bars when stderr is a terminal, nothing otherwise. Bars of jobs
+    running at the same time are drawn together, one line each."""
     from aetherflow_core.context import no_progress
 
     if not is_terminal(sys.stderr):
         return no_progress
-    return lambda description, total=None, unit="": _RichProgress(description, total, unit)
+    board = _ProgressBoard()
+    return lambda description, total=None, unit="": board.bar(description, total, unit)
 
 
 def terminal_event_handler(scrubber):
     """A logging handler drawing events for a person at a terminal: one coloured line per
-    job and step event, plain text for the rest. Every line is scrubbed."""
-    import logging
+    job and step event, plain text for the rest. Every line is scrubbed.
 
-    from rich.console import Console
+    When jobs may run in parallel (``max_parallel`` above 1), step lines name their
+    job, and a job's start line lists the jobs running with it."""
+    import logging
+    import threading
+
     from rich.markup import escape
 
     from aetherflow_core.logs import TextFormatter, event_fields
 
-    console = Console(stderr=True, highlight=False)
+    console = _stderr_console()
     fallback = TextFormatter()
 
     class Handler(logging.Handler):
+        parallel = False
+        running: list[str] = []
+        guard = threading.Lock()
+
+        def track(self, event: str, fields: dict) -> None:
+            with self.guard:
+                if event == "run.started":
+                    self.parallel = int(fields.get("max_parallel") or 1) > 1
+                    self.running = []
+                elif event == "job.started":
+                    self.running = self.running + [str(fields.get("job_id"))]
+                elif event == "job.finished":
+                    self.running = [j for j in self.running if j != str(fields.get("job_id"))]
+
         def emit(self, record):
             try:
                 line = self.render(record)
@@ -328,7 +438,9 @@ def terminal_event_handler(scrubber):
         def render(self, record):
             fields = event_fields(record)
             event = record.getMessage()
+            self.track(event, fields)
             clean = lambda value: escape(scrubber.scrub(str(value)))  # noqa: E731
+            job = f"[bold]{clean(fields.get('job_id'))}[/] " if self.parallel and fields.get("job_id") else ""
             status = fields.get("status")
             style = _STATUS_STYLE.get(status or "", "white")
             ms = f" [dim]{fields['duration_ms']} ms[/]" if fields.get("duration_ms") is not None else ""
@@ -337,9 +449,11 @@ def terminal_event_handler(scrubber):
             if event == "run.started":
                 return f"[bold]run[/] {clean(fields.get('run_id'))} [dim]flow {clean(fields.get('flow_id'))}[/]"
             if event == "job.started":
-                return f"[bold]job[/] {clean(fields.get('job_id'))}"
+                others = [j for j in self.running if j != str(fields.get("job_id"))]
+                with_others = f" [dim](running with {clean(', '.join(others))})[/]" if others else ""
+                return f"[bold]job[/] {clean(fields.get('job_id'))}{with_others}"
             if event in ("step.finished", "step.failed", "step.reused", "step.interrupted"):
-                text = f"  {clean(fields.get('step_id'))} [dim]{clean(fields.get('step_type'))}[/] [{style}]{clean(status)}[/]{ms}"
+                text = f"  {job}{clean(fields.get('step_id'))} [dim]{clean(fields.get('step_type'))}[/] [{style}]{clean(status)}[/]{ms}"
                 if event == "step.reused":
                     text += " [dim](reused)[/]"
                 if fields.get("error"):
@@ -349,7 +463,7 @@ def terminal_event_handler(scrubber):
                 return text
             if event == "step.attempt_failed":
                 return (
-                    f"  {clean(fields.get('step_id'))} [yellow]attempt {fields.get('attempt')}/{fields.get('max_attempts')} failed[/]"
+                    f"  {job}{clean(fields.get('step_id'))} [yellow]attempt {fields.get('attempt')}/{fields.get('max_attempts')} failed[/]"
                     f" (retry in {fields.get('retry_in_seconds')} s): {clean(fields.get('error'))}"
                 )
             if event == "job.finished":

@@ -112,6 +112,32 @@ def _job_document(job: JobRunRow, steps: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
+def timeline_document(run: RunRow, jobs: list[JobRunRow], steps: list[StepRunRow]) -> dict[str, Any]:
+    """When each job and step ran, as offsets in milliseconds from the run's start: the
+    jobs in plan order, each followed by its steps. Rows that never started (blocked,
+    skipped steps) have no offsets."""
+
+    def offsets(started: float | None, ended: float | None) -> tuple[int | None, int | None]:
+        if started is None:
+            return None, None
+        start = round((started - run.started_at) * 1000)
+        return start, None if ended is None else max(start, round((ended - run.started_at) * 1000))
+
+    by_job: dict[str, list[StepRunRow]] = {}
+    for step in steps:
+        by_job.setdefault(step.job_id, []).append(step)
+    rows = []
+    for job in jobs:
+        start, end = offsets(job.started_at, job.ended_at)
+        rows.append({"job": job.job_id, "step": None, "status": job.status, "start_ms": start, "end_ms": end})
+        for step in by_job.get(job.job_id, []):
+            start, end = offsets(step.started_at, step.ended_at)
+            rows.append({"job": job.job_id, "step": step.step_id, "status": step.status, "start_ms": start, "end_ms": end})
+    ends = [row["end_ms"] for row in rows if row["end_ms"] is not None]
+    total = run.duration_ms if run.duration_ms is not None else max(ends, default=0)
+    return {"run_id": run.run_id, "flow_id": run.flow_id, "status": run.status, "started_at": iso_utc(run.started_at), "duration_ms": total, "rows": rows}
+
+
 def lock_documents(store: StateStore) -> list[dict[str, Any]]:
     from aetherflow_core.locks import leftover_groups, process_alive
     from aetherflow_core.state.base import LockOwner
@@ -155,7 +181,7 @@ def runs_list_command(session: Session, options: StateOptions, limit: int, json_
     return 0
 
 
-def runs_show_command(session: Session, options: StateOptions, run_id: str, json_output: bool) -> int:
+def runs_show_command(session: Session, options: StateOptions, run_id: str, json_output: bool, timeline: bool = False) -> int:
     with open_state(session, options) as state:
         row = state.store.get_run(run_id) if state.store is not None else None
         if row is None:
@@ -163,6 +189,13 @@ def runs_show_command(session: Session, options: StateOptions, run_id: str, json
         run = run_document(row)
         jobs = state.store.job_runs(run_id)
         steps = state.store.step_runs(run_id)
+    if timeline:
+        document = timeline_document(row, jobs, steps)
+        if json_output:
+            render.dump_json(session, document)
+        else:
+            render.timeline_chart(session, document)
+        return 0
     by_job: dict[str, list[dict[str, Any]]] = {}
     for step in steps:
         by_job.setdefault(step.job_id, []).append(_step_document(step))

@@ -48,6 +48,9 @@ def runs_show(
     flow: FlowOpt = None,
     state: StateOpt = None,
     env_file: EnvFileOpt = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="Draw when each job and step ran (with --json: start and end offsets in ms).")
+    ] = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -55,7 +58,7 @@ def runs_show(
     from .state import runs_show_command
 
     with guard(verbose) as session:
-        code = runs_show_command(session, StateOptions(flow, state, tuple(env_file or ())), run_id, json_output)
+        code = runs_show_command(session, StateOptions(flow, state, tuple(env_file or ())), run_id, json_output, timeline)
     raise typer.Exit(code)
 
 
