@@ -3,6 +3,10 @@
 Events are ordinary ``logging`` records whose message is the event name
 (``step.finished``) and whose ``extra`` carries the fields. The handler installed by
 :func:`configure_logging` passes every line through the invocation's scrubber.
+
+While a step runs, :func:`log_context` names its job and step for its thread: a line
+logged there without them (by a connector, a library) gets them added, so with jobs
+running in parallel every line says which job it belongs to.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from .redaction import Scrubber
@@ -22,6 +29,31 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "ta
 
 def event_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+
+
+_context = threading.local()
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Fields added to every record logged by this thread while the block runs (unless
+    the record has them already)."""
+    previous = getattr(_context, "fields", {})
+    _context.fields = {**previous, **fields}
+    try:
+        yield
+    finally:
+        _context.fields = previous
+
+
+class ContextFilter(logging.Filter):
+    """Adds the :func:`log_context` fields of the logging thread to each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in getattr(_context, "fields", {}).items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -85,6 +117,8 @@ def configure_logging(
     if handler is None:
         handler = ScrubbingHandler(stream or sys.stderr, scrubber)
         handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if not any(isinstance(f, ContextFilter) for f in handler.filters):
+        handler.addFilter(ContextFilter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -108,4 +108,5 @@ class ThreadExecutor:
         with self._guard:
             threads = list(self._threads)
         for thread in threads:
-            thread.join()
+            while thread.is_alive():
+                thread.join(0.1)  # timed: the main thread keeps handling signals meanwhile

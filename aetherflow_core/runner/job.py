@@ -14,6 +14,7 @@ from typing import Any
 from ..cancel import CancelToken, cancel_scope
 from ..context import StepContext
 from ..errors import AetherflowError, StepError, TemplateError, UserError, retryable
+from ..logs import log_context
 from ..spec.models import JobSpec, StepSpec
 from ..status import STEP_RESULT_STATUSES, Status
 from ..steps.base import StepResult
@@ -343,7 +344,7 @@ class JobRun:
             cancel=scope,
             process_group_recorder=record_process_group,
         )
-        with cancel_scope(scope):
+        with cancel_scope(scope), log_context(job_id=self.job.id, step_id=step.id, step_type=step.type):
             result = cls().run(ctx, inputs)
         if result is None:
             result = StepResult(Status.SUCCESS, {})

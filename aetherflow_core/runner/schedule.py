@@ -33,6 +33,7 @@ from .session import RunSession
 
 _WAKE = object()  # the run was cancelled: look again
 _ABANDON = object()  # stop waiting for running jobs
+_POLL_SECONDS = 0.1  # how long the main thread may go without looking at pending signals
 
 
 class Scheduler:
@@ -67,7 +68,12 @@ class Scheduler:
                     self._start_ready()
                 if not self._running:
                     break
-                event = self._events.get()
+                try:
+                    # Never block for good: a signal delivered to another thread runs its
+                    # Python handler only once this (the main) thread runs code again.
+                    event = self._events.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
                 if event is _ABANDON:
                     self._abandon_running()
                     break

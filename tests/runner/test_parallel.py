@@ -280,6 +280,30 @@ def test_ctrl_c_during_a_parallel_run_stops_every_tree_and_leaves_nothing_runnin
     assert not [row for row in jobs + steps if row.status == Status.RUNNING]
 
 
+SIGNALLED = """
+version: 1
+flow:
+  id: signalled
+  max_parallel: {max_parallel}
+jobs:
+  - id: a
+    steps:
+      - {{id: poke, type: test.signal_own_thread}}
+      - {{id: after, type: test.echo}}
+"""
+
+
+def test_a_signal_delivered_to_a_job_thread_still_interrupts_the_run(tmp_path, cli_env):
+    # The kernel may hand SIGINT to any thread; Python runs the handler on the main
+    # thread only, so the main thread must not sleep through it.
+    for max_parallel in (1, 2):
+        flow = write_flow(tmp_path / f"flow{max_parallel}.yaml", SIGNALLED.format(max_parallel=max_parallel))
+        result = run_cli("run", flow, "--json", env=cli_env)
+        assert result.exit_code == 130, result.output
+        [job] = result.json["jobs"]
+        assert [(s["status"], s["error"]) for s in job["steps"]] == [("FAILED", "interrupted"), ("BLOCKED", None)]
+
+
 CROSS_READ = """
 version: 1
 flow:
@@ -315,3 +339,61 @@ def test_validate_refuses_reading_a_job_that_is_not_upstream_when_jobs_run_in_pa
     refused = run_cli("run", sequential, "--max-parallel", "2", env=cli_env)
     assert refused.exit_code == 2 and "--max-parallel / AETHERFLOW_MAX_PARALLEL is 2" in refused.stderr
     assert run_cli("run", sequential, env=cli_env).exit_code == 0
+
+
+def test_lines_logged_while_a_step_runs_name_its_job_and_step(tmp_path):
+    import io
+    import logging
+
+    from aetherflow_core.logs import configure_logging, log_context
+    from aetherflow_core.redaction import Scrubber
+
+    stream = io.StringIO()
+    configure_logging(Scrubber(), fmt="json", stream=stream)
+    try:
+        with log_context(job_id="extract", step_id="dump"):
+            logging.getLogger("aetherflow.connectors.sftp").warning("driver.said")
+        logging.getLogger("aetherflow.connectors.sftp").warning("outside")
+    finally:
+        logging.getLogger("aetherflow").handlers.clear()
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (inside["job_id"], inside["step_id"]) == ("extract", "dump")
+    assert (outside["job_id"], outside["step_id"]) == (None, None)
+
+
+SECRET = "S3cr3t-Pa55-parallel"
+LEAKY = """
+version: 1
+flow:
+  id: leaky
+  max_parallel: 2
+resources:
+  api:
+    kind: rest
+    driver: httpx
+    config: {base_url: "http://127.0.0.1:9", token: "{{ env.API_TOKEN }}"}
+jobs:
+  - id: slow
+    steps:
+      - id: nap
+        type: external.process
+        timeout_seconds: 0.5
+        inputs: {command: "echo token=$API_TOKEN >&2; sleep 30 # $API_TOKEN", shell: true}
+  - id: other
+    steps:
+      - {id: fail, type: test.fail, inputs: {message: "refused $API_TOKEN"}}
+"""
+
+
+def test_timeouts_and_the_timeline_never_show_a_secret(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", LEAKY.replace("$API_TOKEN\"}}", SECRET + "\"}}"))
+    env = {**cli_env, "API_TOKEN": SECRET}
+    result = run_cli("run", flow, "--json", "--log-format", "json", env=env)
+    assert result.exit_code == 1, result.output
+    assert "timeout_seconds: 0.5" in result.stdout
+    assert SECRET not in result.output
+    for args in (("--timeline", "--json"), ("--timeline",), ("--json",)):
+        shown = run_cli("runs", "show", result.json["run_id"], *args, env=env)
+        assert shown.exit_code == 0 and SECRET not in shown.output
+    for path in (tmp_path / "state").glob("state.db*"):
+        assert SECRET.encode() not in path.read_bytes()

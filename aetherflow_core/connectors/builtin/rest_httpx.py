@@ -28,9 +28,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ...cancel import current_cancel
 from ...errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
 from ...redaction import is_secret_key, mask_url_password
 from ...values import parse_bool
@@ -60,6 +62,21 @@ class _Deadline:
         return left if value is None else min(value, left)
 
 
+def _socket_of(response) -> Any:
+    stream = response.extensions.get("network_stream")
+    return stream.get_extra_info("socket") if stream is not None else None
+
+
+def _shutdown(sock) -> None:
+    if sock is None:
+        return
+    try:
+        # The plain socket's shutdown, also for an SSLSocket: wakes a blocked recv.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class _Watchdog:
     """Shuts a response's socket down when the deadline passes (interrupts a blocked read)."""
 
@@ -69,8 +86,7 @@ class _Watchdog:
         left = deadline.remaining()
         if left is None:
             return
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
+        sock = _socket_of(response)
         if sock is None:
             return
         self._timer = threading.Timer(max(left, 0.0), self._fire, args=(sock,))
@@ -79,11 +95,7 @@ class _Watchdog:
 
     def _fire(self, sock) -> None:
         self.fired = True
-        try:
-            # The plain socket's shutdown, also for an SSLSocket: wakes a blocked recv.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
+        _shutdown(sock)
 
     def cancel(self) -> None:
         if self._timer is not None:
@@ -235,7 +247,9 @@ class HttpxConnector(ConnectorBase):
                 response = client.send(following, stream=True, auth=None)
             try:
                 watchdog = _Watchdog(response, deadline)
-                yield response
+                # A cancelled step (Ctrl-C, timeout_seconds) ends a blocked read the same way.
+                with current_cancel().on_cancel(partial(_shutdown, _socket_of(response))):
+                    yield response
             finally:
                 if watchdog is not None:
                     watchdog.cancel()

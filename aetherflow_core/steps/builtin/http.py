@@ -216,6 +216,7 @@ class HttpDownload(Step):
                 bar = ctx.progress(f"download {output.name}", total=total, unit="bytes")
             bar.advance(received - done)
             done = received
+            ctx.cancel.raise_if_cancelled()  # a cancelled step stops at the next block
 
         try:
             result = connector.download(target, output, progress=progress, **kwargs)

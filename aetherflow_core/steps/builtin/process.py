@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import functools
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -156,6 +157,14 @@ def _exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+
+
+def _pidfd(pid: int) -> int | None:
+    """A file descriptor that becomes readable when ``pid`` exits (Linux 5.3+), or None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 @functools.cache
@@ -364,6 +373,7 @@ class ExternalProcess(Step):
         # from there on is under the try whose finally stops the whole group.
         proc: subprocess.Popen | None = None
         guard: _GroupGuard | None = None
+        group_gone = False
         stack = ExitStack()
         try:
             try:
@@ -410,11 +420,12 @@ class ExternalProcess(Step):
                 # The command exited but left processes in its group (e.g. `cmd &`).
                 how = stop_process_group(proc.pid, grace)
                 ctx.logger.warning("process.leftovers_stopped", extra={"pid": proc.pid, "how": how})
+            group_gone = True  # checked once: each look at the group reads all of /proc
         finally:
             stack.close()
             if proc is not None:
                 pgid = proc.pid  # start_new_session: the child leads its own process group
-                if not _exited(pgid) or group_alive(pgid):
+                if not group_gone and (not _exited(pgid) or group_alive(pgid)):
                     # Interrupted: never leave the tree behind.
                     how = stop_process_group(pgid, grace)
                     ctx.logger.warning("process.stopped", extra={"pid": pgid, "reason": "interrupted", "how": how})
@@ -467,14 +478,27 @@ class ExternalProcess(Step):
 
     @staticmethod
     def _wait(ctx, pid: int, started: float, timeout: float | None) -> str | None:
-        """Wait for the process to exit; ``"timeout"`` or ``"cancelled"`` when it must be stopped."""
+        """Wait for the process to exit; ``"timeout"`` or ``"cancelled"`` when it must be stopped.
+
+        Where the system has process file descriptors, the wait wakes when the process
+        exits; elsewhere it polls. Either way it looks at the cancel token every 50 ms
+        (cancelling also signals the group, which usually ends the wait at once)."""
+        pidfd = _pidfd(pid)
         delay = 0.001
-        while not _exited(pid):
-            if ctx.cancelled:
-                return "cancelled"
-            remaining = None if timeout is None else started + timeout - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return "timeout"
-            ctx.cancel.wait(delay if remaining is None else min(delay, remaining))
-            delay = min(delay * 2, 0.05)
-        return None
+        try:
+            while not _exited(pid):
+                if ctx.cancelled:
+                    return "cancelled"
+                remaining = None if timeout is None else started + timeout - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return "timeout"
+                if pidfd is not None:
+                    select.select([pidfd], [], [], 0.05 if remaining is None else min(0.05, remaining))
+                else:
+                    ctx.cancel.wait(delay if remaining is None else min(delay, remaining))
+                    delay = min(delay * 2, 0.05)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        # Cancelling signals the group: a command that died of it was stopped, not done.
+        return "cancelled" if ctx.cancelled else None
