@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-MODULES = ["bench_cli", "bench_engine", "bench_db", "bench_sftp", "bench_smb"]
+MODULES = ["bench_cli", "bench_engine", "bench_db", "bench_sftp", "bench_smb", "bench_parallel"]
 
 
 def _ratio(row: dict) -> float | None:
@@ -31,6 +31,10 @@ def _target(row: dict) -> tuple[str, bool | None]:
     ours, ratio, rss = row.get("ours_s"), _ratio(row), row.get("peak_rss_mb")
     if ours is None:
         return "", None
+    if name.startswith("parallel:") and "sleep 1" in name:
+        return "<= 1.3 s", ours <= 1.3
+    if name.startswith("parallel:"):
+        return "<= 0.6x sequential", ratio is not None and ratio <= 0.6
     if "--help" in name or "connectors list" in name:
         return "<= 0.30 s", ours <= 0.30
     if "one-step" in name or "one step" in name:
