@@ -49,7 +49,7 @@ def runs_show(
     state: StateOpt = None,
     env_file: EnvFileOpt = None,
     timeline: Annotated[
-        bool, typer.Option("--timeline", help="Draw when each job and step ran (with --json: start and end offsets in ms).")
+        bool, typer.Option("--timeline", help="Draw when each job and step ran (in JSON output: start and end offsets in ms).")
     ] = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,

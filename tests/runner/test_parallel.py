@@ -88,6 +88,11 @@ def test_a_diamond_with_a_failing_branch_and_gates_ends_the_same_in_parallel_and
     assert [row.job_id for row in jobs] == [job["id"] for job in parallel.json["jobs"]]
     assert all(row.status != Status.RUNNING for row in jobs + steps)
     assert all(row.started_at is not None and row.ended_at is not None for row in jobs)
+    # Job selection plans the same jobs either way.
+    for selection in (("--job", "join"), ("--job", "after_nodata", "--job", "after_right")):
+        one = run_cli("run", flow, "--json", "--max-parallel", "1", *selection, env=cli_env)
+        many = run_cli("run", flow, "--json", "--max-parallel", "4", *selection, env=cli_env)
+        assert one.exit_code == many.exit_code and _outcome(one.json) == _outcome(many.json), (selection, many.output)
 
 
 def test_the_environment_and_the_command_line_set_max_parallel(tmp_path, cli_env):

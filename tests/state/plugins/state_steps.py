@@ -107,7 +107,8 @@ class Hold(Step):
 
     def run(self, ctx, inputs):
         append_line(inputs["started"], f"{time.time():.6f} {os.getpid()}")
-        time.sleep(inputs["seconds"])
+        ctx.cancel.wait(inputs["seconds"])  # a cancelled run (a signal) ends the wait
+        ctx.cancel.raise_if_cancelled()
         if inputs["finished"]:
             append_line(inputs["finished"], f"{time.time():.6f} {os.getpid()}")
         return StepResult(STEP_SUCCESS, {"pid": os.getpid()})
