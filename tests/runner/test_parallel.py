@@ -309,6 +309,54 @@ def test_a_signal_delivered_to_a_job_thread_still_interrupts_the_run(tmp_path, c
         assert [(s["status"], s["error"]) for s in job["steps"]] == [("FAILED", "interrupted"), ("BLOCKED", None)]
 
 
+DEAF = """
+version: 1
+flow:
+  id: deaf
+  max_parallel: 2
+jobs:
+  - id: quick
+    steps:
+      - {id: ok, type: test.echo}
+  - id: deaf
+    depends_on: [quick]
+    steps:
+      - {id: sleep, type: test.ignore_cancel, inputs: {marker: "{{ env.MARKER }}", seconds: 60}}
+      - {id: after, type: test.echo}
+"""
+
+
+def test_a_second_ctrl_c_stops_waiting_for_a_step_that_ignores_cancellation(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", DEAF)
+    marker = tmp_path / "started"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--json"],
+        env={**cli_env, "MARKER": str(marker)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first Ctrl-C waits for the running step
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)  # well before the step's 60 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    doc = json.loads(stdout)
+    assert [(job["id"], job["status"]) for job in doc["jobs"]] == [("quick", "SUCCESS"), ("deaf", "FAILED")]
+    assert [(s["status"], s["error"]) for s in doc["jobs"][1]["steps"]] == [("FAILED", "interrupted"), ("BLOCKED", None)]
+    jobs, steps = _state(tmp_path, doc["run_id"])
+    assert {row.job_id: row.status for row in jobs} == {"deaf": "FAILED", "quick": "SUCCESS"}
+    assert not [row for row in jobs + steps if row.status == Status.RUNNING]
+
+
 CROSS_READ = """
 version: 1
 flow:
