@@ -251,29 +251,43 @@ LATER = """
 """
 
 
-def test_ctrl_c_during_a_parallel_run_stops_every_tree_and_leaves_nothing_running(tmp_path, cli_env):
-    flow = write_flow(tmp_path / "flow.yaml", INTERRUPTED + "".join(SLEEPER.format(n=n) for n in range(3)) + LATER)
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    env = {**cli_env, "PIDS": str(pids)}
+def _interrupted(flow: Path, env: dict, ready, *, signals: int = 1) -> tuple[int, str, str]:
+    """Run ``flow`` as a user would, wait for ``ready()``, press Ctrl-C ``signals`` times
+    (the later ones after the run had time to react to the first), and wait for the end."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 60
-        while not all((pids / str(n)).exists() and (pids / str(n)).read_text().strip() for n in range(3)):
+        while not ready():
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the jobs never started their processes"
+            assert time.monotonic() < deadline, "the run never got to the point of the test"
             time.sleep(0.02)
-        children = [int((pids / str(n)).read_text()) for n in range(3)]
-        assert not any(process_gone(pid) for pid in children)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        for n in range(signals):
+            if n:
+                time.sleep(0.5)
+                assert proc.poll() is None  # the first Ctrl-C waits for a step still running
+            proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)  # well before any step of these tests ends by itself
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, stderr
+    return proc.returncode, stdout, stderr
+
+
+def test_ctrl_c_during_a_parallel_run_stops_every_tree_and_leaves_nothing_running(tmp_path, cli_env):
+    flow = write_flow(tmp_path / "flow.yaml", INTERRUPTED + "".join(SLEEPER.format(n=n) for n in range(3)) + LATER)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {**cli_env, "PIDS": str(pids)}
+
+    def started() -> bool:
+        return all((pids / str(n)).exists() and (pids / str(n)).read_text().strip() for n in range(3))
+
+    returncode, stdout, stderr = _interrupted(flow, env, started)
+    children = [int((pids / str(n)).read_text()) for n in range(3)]
+    assert returncode == 130, stderr
     assert all(process_gone(pid) for pid in children)
     doc = json.loads(stdout)
     assert doc["status"] == "FAILED"
@@ -329,26 +343,8 @@ jobs:
 def test_a_second_ctrl_c_stops_waiting_for_a_step_that_ignores_cancellation(tmp_path, cli_env):
     flow = write_flow(tmp_path / "flow.yaml", DEAF)
     marker = tmp_path / "started"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--json"],
-        env={**cli_env, "MARKER": str(marker)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the step never started"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        assert proc.poll() is None  # the first Ctrl-C waits for the running step
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)  # well before the step's 60 s
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, stderr
+    returncode, stdout, stderr = _interrupted(flow, {**cli_env, "MARKER": str(marker)}, marker.exists, signals=2)
+    assert returncode == 130, stderr
     doc = json.loads(stdout)
     assert [(job["id"], job["status"]) for job in doc["jobs"]] == [("quick", "SUCCESS"), ("deaf", "FAILED")]
     assert [(s["status"], s["error"]) for s in doc["jobs"][1]["steps"]] == [("FAILED", "interrupted"), ("BLOCKED", None)]
