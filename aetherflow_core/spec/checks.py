@@ -439,9 +439,12 @@ def parallel_reads(spec, max_parallel: int, source: str) -> list[tuple[tuple, st
 
     One after another, such a job has finished or not depending on the file's order; in
     parallel, on timing. So with ``max_parallel`` above 1 every job a ``when``, an input
-    or an output reads must be among the reader's upstream jobs.
+    or an output reads must be among the reader's upstream jobs. (A read of a job planned
+    after the reader is an error whatever ``max_parallel`` says, reported by the checks
+    of the job's templates.)
     """
     upstream = upstream_jobs(spec)
+    planned_before = _planned_before(spec.jobs)
     job_ids = set(upstream)
     problems = []
     for i, job in enumerate(spec.jobs):
@@ -451,7 +454,7 @@ def parallel_reads(spec, max_parallel: int, source: str) -> list[tuple[tuple, st
             texts += _template_texts(step.inputs, base + ("inputs",)) + _template_texts(step.outputs, base + ("outputs",))
         for path, text in texts:
             for ref in dict.fromkeys(_JOB_REF.findall(text)):
-                if ref in job_ids and ref not in upstream[job.id]:
+                if ref in job_ids and ref not in upstream[job.id] and ref in planned_before.get(job.id, ()):
                     problems.append((
                         path,
                         f"job {job.id!r} reads job {ref!r}, which is not among its upstream jobs, and {source} is {max_parallel}",
