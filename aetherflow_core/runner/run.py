@@ -429,6 +429,8 @@ class Runner:
         document = self.prepared.document
         fingerprint, host, pid = self.prepared.fingerprint, socket.gethostname(), os.getpid()
         variables = self.prepared.variables.stored(salt=self._variables_salt())
+        # Marked before the write: a signal landing while it completes must still close the run.
+        self._recorded = True
         if existing is None:
             store.create_run(
                 RunRow(
@@ -445,10 +447,8 @@ class Runner:
                     vars=variables,
                 )
             )
-            self._recorded = True
             return {}
         store.reopen_run(self.run_id, fingerprint=fingerprint, host=host, pid=pid)
-        self._recorded = True
         if variables != (existing.vars or {}):
             store.set_run_vars(self.run_id, variables)
         return {(row.job_id, row.step_id): row for row in store.step_runs(self.run_id) if row.status in DONE_OK}
