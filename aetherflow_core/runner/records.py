@@ -112,6 +112,7 @@ class RunResult:
     fingerprint: str = ""
     resumed: bool = False
     warnings: list[str] = field(default_factory=list)
+    started_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -27,6 +27,7 @@ from ..state import flow_state_location
 from ..state.base import StateStore
 from ..state.rows import RunRow, StepRunRow
 from ..status import DONE_OK, Status
+from ..telemetry import check_available, export_run, telemetry_settings
 from ..templating import ENGINE, EnvView
 from .job import JobRun
 from .plan import plan_jobs
@@ -122,6 +123,7 @@ class Runner:
 
     def run(self) -> RunResult:
         raise_resolution_errors(self.prepared)
+        telemetry = check_available(telemetry_settings(self.prepared.env))
         plan = plan_jobs(self.spec.jobs, self.selected_jobs)
         work_root = self._work_root()
         store = self._open_store()
@@ -182,7 +184,11 @@ class Runner:
                 self._cleanup(session, [r.id for r in records], status)
             log.info("run.finished", extra={"status": status, "duration_ms": duration_ms})
             exit_code = 0 if status in DONE_OK else (2 if any(r.user_error for r in records) else 1)
-            result = RunResult(flow_id, run_id, status, duration_ms, records, exit_code, self.prepared.fingerprint, bool(previous), warnings)
+            result = RunResult(
+                flow_id, run_id, status, duration_ms, records, exit_code, self.prepared.fingerprint, bool(previous), warnings, started_at=started
+            )
+            if telemetry is not None:
+                export_run(result, telemetry, self.prepared.scrubber, profile=self.prepared.settings.profile)
             if interrupted is not None:
                 interrupted.result = result
                 raise interrupted
