@@ -135,7 +135,7 @@ def test_without_the_sdk_aetherflow_otel_fails_before_the_run_and_says_what_to_i
     assert standard.exit_code == 0 and "telemetry.unavailable" in standard.stderr
 
 
-def test_commands_import_opentelemetry_only_when_it_is_on(tmp_path):
+def test_commands_import_opentelemetry_and_schema_generation_only_when_they_need_them(tmp_path):
     flow = write_flow(tmp_path / "flow.yaml", "version: 1\nflow: {id: t}\njobs:\n  - id: a\n    steps: [{id: s, type: check_items, inputs: {items: [1]}}]\n")
     probe = (
         "import contextlib, io, json, sys\n"
@@ -145,7 +145,8 @@ def test_commands_import_opentelemetry_only_when_it_is_on(tmp_path):
         "        app(sys.argv[1:])\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('opentelemetry', 'jsonschema', 'google'))))\n"
+        "heavy = ('opentelemetry', 'jsonschema', 'google', 'aetherflow_core.spec.json_schema', 'aetherflow_core.scaffold')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
     )
     for args in (["--help"], ["connectors", "list"], ["run", str(flow)]):
         proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=base_env(tmp_path), timeout=120)
