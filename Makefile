@@ -35,7 +35,7 @@ lint: $(VENV)/.installed-test
 
 ## schemas: regenerate the committed JSON Schemas of flow and profiles files (a test compares them)
 schemas: $(VENV)/.installed-run
-	$(BIN)/python -c "from aetherflow_core.spec.json_schema import write_schemas; write_schemas('schemas')"
+	for name in flow profiles; do env -u AETHERFLOW_PLUGIN_PATHS $(BIN)/aetherflow schema $$name --output schemas/$$name.schema.json || exit 1; done
 
 ## services: install the Debian packages of the servers the integration tests start
 services:

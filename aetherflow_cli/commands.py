@@ -79,39 +79,25 @@ def run_command(session: Session, options: RunOptions) -> int:
     return exit_code
 
 
-def validate_command(session, flow, json_output) -> int:
-    from aetherflow_core.errors import SpecError
+def validate_command(session, flows: list[str], json_output: bool) -> int:
     from aetherflow_core.prepare import Invocation
-    from aetherflow_core.spec import load_flow
-    from aetherflow_core.spec.checks import resource_key_problems
+    from aetherflow_core.spec import check_flows
 
-    _environment(session, Invocation(flow_path=flow))
-    try:
-        document = load_flow(flow)
-        problems = resource_key_problems(document)
-        if problems:
-            raise SpecError(problems)
-    except SpecError as exc:
-        if json_output:
-            render.dump_json(session, {"ok": False, "errors": [p.to_dict() for p in exc.problems], "warnings": []})
-        else:
-            session.err(exc.describe())
-            session.err(f"{render.counted(len(exc.problems), 'problem')} found in {flow}")
-        return 2
-    warnings = [p.to_dict() for p in document.warnings]
+    _environment(session, Invocation())
+    checks = check_flows(flows)
     if json_output:
-        render.dump_json(session, {"ok": True, "errors": [], "warnings": warnings})
+        render.dump_json(
+            session,
+            {
+                "ok": all(check.ok for check in checks),
+                "errors": [problem.to_dict() for check in checks for problem in check.problems],
+                "warnings": [problem.to_dict() for check in checks for problem in check.warnings],
+                "files": [{"file": check.path, "ok": check.ok} for check in checks],
+            },
+        )
     else:
-        for problem in document.warnings:
-            session.err(problem.describe(prefix="warning: "))
-        spec = document.spec
-        steps = sum(len(job.steps) for job in spec.jobs)
-        counts = ", ".join((render.counted(len(spec.jobs), "job"), render.counted(steps, "step"), render.counted(len(spec.resources), "resource")))
-        summary = f"{flow}: OK ({counts})"
-        if warnings:
-            summary += f" with {render.counted(len(warnings), 'warning')}"
-        session.out(summary)
-    return 0
+        render.validate_report(session, checks)
+    return 0 if all(check.ok for check in checks) else 2
 
 
 def graph_command(session: Session, flow: str, output_format: str) -> int:
@@ -124,6 +110,30 @@ def graph_command(session: Session, flow: str, output_format: str) -> int:
         raise UserError(f"--format {output_format!r} is not supported", hint=f"use {', '.join(FORMATS)}")
     _environment(session, Invocation(flow_path=flow))
     session.out(RENDERERS[output_format](flow_graph(load_flow(flow))))
+    return 0
+
+
+def schema_command(session, name: str, output: str | None) -> int:
+    from aetherflow_core.prepare import Invocation
+    from aetherflow_core.spec.json_schema import dumps, schema_for
+
+    _environment(session, Invocation())
+    text = dumps(schema_for(name))
+    if output is None:
+        session.out(text.rstrip("\n"))
+        return 0
+    from aetherflow_core.atomic import atomic_open
+
+    with atomic_open(output) as fh:
+        fh.write(text.encode("utf-8"))
+    session.err(f"wrote the {name} schema to {output}")
+    return 0
+
+
+def init_command(session, directory: str, template: str, force: bool) -> int:
+    from aetherflow_core.scaffold import create_project
+
+    render.init_report(session, create_project(directory, template=template, force=force))
     return 0
 
 

@@ -17,6 +17,7 @@ from .errors import guard
 from .options import (
     EnvFileOpt,
     FlowArg,
+    FlowsArg,
     JsonOpt,
     LogFormatOpt,
     MigrateOptions,
@@ -176,21 +177,22 @@ def run(
 
 @app.command(cls=OldFlagsCommand)
 def validate(
-    flow: FlowArg,
+    flows: FlowsArg,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Check a flow file without running anything or connecting.
+    """Check flow files without running anything or connecting; exit 2 when one is invalid.
 
     \b
     Examples:
       aetherflow validate flow.yaml
+      aetherflow validate flows/*.flow.yaml     each file reported, exit code the worst
       aetherflow validate flow.yaml --json      errors with file, line, column, path, hint
     """
     from .commands import validate_command
 
     with guard(verbose) as session:
-        code = validate_command(session, flow, json_output)
+        code = validate_command(session, flows, json_output)
     raise typer.Exit(code)
 
 
@@ -322,6 +324,35 @@ def steps_show(
 
     with guard(verbose) as session:
         code = steps_show_command(session, step_type, json_output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="Whose schema: flow or profiles.", metavar="flow|profiles")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write it to this file (atomically) instead of stdout.", metavar="FILE")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Print the JSON Schema of flow or profiles files, with the steps and connectors registered now."""
+    from .commands import schema_command
+
+    with guard(verbose) as session:
+        code = schema_command(session, name, output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def init(
+    directory: Annotated[str, typer.Argument(help="Folder of the new project; created when missing.", metavar="DIR")] = ".",
+    template: Annotated[str, typer.Option("--template", help="Project template: duckdb (the default) or minimal.", metavar="NAME")] = "duckdb",
+    force: Annotated[bool, typer.Option("--force", help="Replace files that already exist.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write a small working project: a flow, profiles, .env.example, a plugin, editor schemas."""
+    from .commands import init_command
+
+    with guard(verbose) as session:
+        code = init_command(session, directory, template, force)
     raise typer.Exit(code)
 
 

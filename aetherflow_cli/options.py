@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aetherflow_core.prepare import Invocation
 
 FlowArg = Annotated[str, typer.Argument(help="Path of the flow YAML file.", metavar="FLOW")]
+FlowsArg = Annotated[list[str], typer.Argument(help="Paths of flow YAML files; each is checked on its own.", metavar="FLOW...")]
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="Profile to apply (overrides AETHERFLOW_PROFILE).", metavar="PROFILE", autocompletion=complete_profile)
 ]

@@ -246,6 +246,42 @@ def resolve_report(session: Session, document: dict, *, show: bool, check: bool)
         session.out(f"fingerprint: {document['fingerprint']}")
 
 
+def validate_report(session: Session, checks) -> None:
+    """Each file's verdict: OK with its size on stdout, or every problem on stderr."""
+    for check in checks:
+        for problem in check.warnings:
+            session.err(problem.describe(prefix="warning: "))
+        if check.ok:
+            spec = check.document.spec
+            steps = sum(len(job.steps) for job in spec.jobs)
+            counts = ", ".join((counted(len(spec.jobs), "job"), counted(steps, "step"), counted(len(spec.resources), "resource")))
+            summary = f"{check.path}: OK ({counts})"
+            if check.warnings:
+                summary += f" with {counted(len(check.warnings), 'warning')}"
+            session.out(summary)
+        else:
+            for problem in check.problems:
+                session.err(problem.describe())
+            session.err(f"{counted(len(check.problems), 'problem')} found in {check.path}")
+    if len(checks) > 1:
+        bad = sum(not check.ok for check in checks)
+        session.out(f"{len(checks)} files checked: {len(checks) - bad} OK, {bad} with problems")
+
+
+def init_report(session: Session, project) -> None:
+    where = project.directory
+    session.out(f"created {len(project.files)} files in {where} (template {project.template}, flow id {project.flow_id}):")
+    for path in project.files:
+        session.out(f"  {path.relative_to(where)}")
+    flows = sorted(p.name for p in project.files if p.name.endswith(".flow.yaml"))
+    session.out("next:")
+    if str(where) != ".":
+        session.out(f"  cd {where}")
+    for flow in flows:
+        session.out(f"  aetherflow validate {flow}")
+        session.out(f"  aetherflow run {flow} --profile dev")
+
+
 def connectors_table(session: Session, rows: list[dict]) -> None:
     body = []
     for row in rows:

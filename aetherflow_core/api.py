@@ -3,7 +3,8 @@
 Everything a plugin needs is importable from here (or from the alias
 ``aetherflow.core.api``): the step and connector contracts, the connector families
 a new driver subclasses (``db``, ``files``, ``archive``) with their data types, and
-the errors. Import from here rather than from the modules behind it.
+the errors, and :func:`run_flow` with its report types for programs (Airflow,
+Dagster, scripts) that run a flow in their own process. Import from here rather than from the modules behind it.
 
 Plugins written for aetherflow-core 0.0.14 import a few more names. Those with a
 direct equivalent here resolve to it (``RunContext`` is :class:`StepContext`, and so
@@ -26,17 +27,21 @@ from .errors import (
     ConnectorConfigError,
     ConnectorError,
     ConnectorTimeout,
+    Interrupted,
     LockError,
     LockHeldError,
     MissingDependencyError,
     PluginError,
+    ProfileError,
     ResolutionError,
+    RunFailed,
     SpecError,
     StepError,
     StepInputError,
     TemplateError,
     UserError,
 )
+from .inprocess import JobReport, RunReport, StepReport, run_flow
 from .status import Status
 from .steps.base import STEP_SKIPPED, STEP_SUCCESS, Input, Step, StepResult
 from .steps.registry import list_steps, register_step
@@ -112,23 +117,29 @@ __all__ = [
     "DatabaseConnector",
     "Field",
     "Input",
+    "Interrupted",
+    "JobReport",
     "LockError",
     "LockHeldError",
     "Member",
     "MissingDependencyError",
     "PluginError",
+    "ProfileError",
     "ProgressCallback",
     "Refused",
     "RemoteFile",
     "RemoteFilesConnector",
     "ResolutionError",
     "ResultColumns",
+    "RunFailed",
+    "RunReport",
     "SpecError",
     "Status",
     "Step",
     "StepContext",
     "StepError",
     "StepInputError",
+    "StepReport",
     "StepResult",
     "TableFormat",
     "TemplateError",
@@ -142,5 +153,6 @@ __all__ = [
     "name_matches",
     "register_connector",
     "register_step",
+    "run_flow",
     "temp_name",
 ]

@@ -225,6 +225,17 @@ class LockHeldError(LockError):
     exit_code = 3
 
 
+class RunFailed(AetherflowError):
+    """A run finished FAILED (exit code 1): raised by ``run_flow``, whose ``report``
+    (a :class:`~aetherflow_core.inprocess.RunReport`) holds every job's and step's status."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, report, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
 class Interrupted(AetherflowError):
     """SIGINT/SIGTERM stopped the run. Exit code 130."""
 

@@ -116,6 +116,7 @@ class RunResult:
     persisted: dict[str, Any] = field(default_factory=dict)  # written to the store by this run
     handlers: list[JobRecord] = field(default_factory=list)  # on_failure / on_success / always, as run
     error: str | None = None  # why the run failed before any job ran (scrubbed)
+    started_at: float | None = None  # when the run started (epoch seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return {

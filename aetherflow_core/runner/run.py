@@ -30,6 +30,7 @@ from ..state import flow_state_location
 from ..state.base import StateStore
 from ..state.rows import RunRow, StepRunRow
 from ..status import DONE_OK, Status
+from ..telemetry import check_available, export_run, telemetry_settings
 from ..templating import ENGINE, EnvView, named
 from .executor import JobExecutor, ThreadExecutor
 from .handlers import RunOutcome, handler_events, outcome_of, run_handlers
@@ -174,6 +175,7 @@ class Runner:
             raise SpecError(problems)
 
     def run(self) -> RunResult:
+        self._telemetry = check_available(telemetry_settings(self.prepared.env))
         started = time.time()
         plan = self.selection.plan(self.spec.jobs)
         warnings: list[str] = []
@@ -244,8 +246,10 @@ class Runner:
         exit_code = 0 if status in DONE_OK else (2 if any(r.user_error for r in records) else 1)
         result = RunResult(
             flow_id, run_id, status, duration_ms, records, exit_code, self.prepared.fingerprint, bool(previous), warnings,
-            variables=self.prepared.variables.redacted(), persisted=persisted,
+            variables=self.prepared.variables.redacted(), persisted=persisted, started_at=started,
         )
+        if self._telemetry is not None:
+            export_run(result, self._telemetry, self.prepared.scrubber, profile=self.prepared.settings.profile)
         if interrupted is not None:
             interrupted.result = result
             raise interrupted

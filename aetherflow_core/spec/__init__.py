@@ -42,7 +42,7 @@ def load_flow(path: str | Path, *, check: bool = True) -> FlowDocument:
 
 @dataclass(frozen=True)
 class FlowCheck:
-    """The verdict on one flow file: its document when valid, else its problems."""
+    """The verdict on one flow file: its document when it loads, and its problems (none when valid)."""
 
     path: str
     document: FlowDocument | None
@@ -52,20 +52,28 @@ class FlowCheck:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def warnings(self) -> list[Problem]:
+        return list(self.document.warnings) if self.document is not None else []
+
 
 def check_flows(paths: list[str]) -> list[FlowCheck]:
     """Validate each file on its own, every problem of every file reported.
 
-    Each file's own plugins (``flow.plugins``) are forgotten before the next file, so
-    two flows may bring plugins that register the same names.
+    Besides the spec, a resource's ``config`` and ``options`` keys are checked against
+    its connector's declared schema (no driver is imported). Each file's own plugins
+    (``flow.plugins``) are forgotten before the next file, so two flows may bring plugins
+    that register the same names.
     """
     from ..registration import registrations_undone
+    from .checks import resource_key_problems
 
     checks = []
     for path in paths:
         with registrations_undone():
             try:
-                checks.append(FlowCheck(path, load_flow(path)))
+                document = load_flow(path)
+                checks.append(FlowCheck(path, document, tuple(resource_key_problems(document))))
             except SpecError as exc:
                 checks.append(FlowCheck(path, None, tuple(exc.problems)))
     return checks

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -77,19 +76,6 @@ def schema_for(name: str) -> dict[str, Any]:
 def dumps(schema: dict[str, Any]) -> str:
     """The schema as committed and printed: stable key order, two-space indent."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_schemas(folder: str | Path) -> list[Path]:
-    """Write ``flow.schema.json`` and ``profiles.schema.json`` into ``folder``, atomically."""
-    from ..atomic import atomic_open
-
-    written = []
-    for name in ("flow", "profiles"):
-        target = Path(folder) / f"{name}.schema.json"
-        with atomic_open(target) as fh:
-            fh.write(dumps(schema_for(name)).encode("utf-8"))
-        written.append(target)
-    return written
 
 
 def _framed(schema: dict[str, Any], title: str) -> dict[str, Any]:

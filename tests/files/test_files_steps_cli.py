@@ -134,6 +134,7 @@ def test_an_unpinned_host_is_refused_through_the_cli_with_the_fix_in_the_message
 
 
 def test_the_sample_flow_validates():
-    result = run_cli("validate", ROOT / "sample_flows" / "sftp_inbox_to_smb.yaml", "--json")
+    flow = ROOT / "sample_flows" / "sftp_inbox_to_smb.yaml"
+    result = run_cli("validate", flow, "--json")
     assert result.exit_code == 0, result.output
-    assert result.json == {"ok": True, "errors": [], "warnings": []}
+    assert result.json == {"ok": True, "errors": [], "warnings": [], "files": [{"file": str(flow), "ok": True}]}

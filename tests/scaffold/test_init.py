@@ -11,28 +11,32 @@ from aetherflow_core.scaffold import create_project, template_names
 from tests.helpers import ROOT, base_env, check_jsonschema, run_cli
 
 
-def test_the_default_project_validates_and_runs_on_duckdb_with_no_edits(tmp_path):
-    project = create_project(tmp_path / "orders-etl")
-    names = {str(path.relative_to(project.directory)) for path in project.files}
+def test_aetherflow_init_then_validate_and_run_dev_succeed_with_no_edits(tmp_path):
+    env = base_env(tmp_path)
+    created = run_cli("init", "orders-etl", env=env, cwd=tmp_path)
+    assert created.exit_code == 0, created.output
+    directory = tmp_path / "orders-etl"
+    names = {str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()}
     assert {"example.flow.yaml", "profiles.yaml", ".env.example", "plugins/local.py", "schemas/flow.schema.json",
             "schemas/profiles.schema.json", ".gitignore", "README.md"} == names
-    assert project.flow_id == "orders-etl"
-    flow = project.directory / "example.flow.yaml"
+    assert "created 8 files in orders-etl (template duckdb, flow id orders-etl)" in created.stdout
+    assert "aetherflow run example.flow.yaml --profile dev" in created.stdout
+    flow = directory / "example.flow.yaml"
     assert flow.read_text().startswith("# yaml-language-server: $schema=schemas/flow.schema.json\n")
+    assert (directory / "profiles.yaml").read_text().startswith("# yaml-language-server: $schema=schemas/profiles.schema.json\n")
 
-    env = base_env(tmp_path)
-    validated = run_cli("validate", flow.name, env=env, cwd=project.directory)
+    validated = run_cli("validate", flow.name, env=env, cwd=directory)
     assert validated.exit_code == 0, validated.output
-    ran = run_cli("run", flow.name, "--profile", "dev", "--json", env=env, cwd=project.directory)
+    ran = run_cli("run", flow.name, "--profile", "dev", "--json", env=env, cwd=directory)
     assert ran.exit_code == 0, ran.output
     document = ran.json
     assert document["flow_id"] == "orders-etl" and document["status"] == "SUCCESS"
     load = next(job for job in document["jobs"] if job["id"] == "load")
     assert load["outputs"] == {"rows": 3}
     assert [s["type"] for s in load["steps"]] == ["db_load", "local.expect_rows"]
-    assert (project.directory / "data" / "warehouse.duckdb").is_file()
+    assert (directory / "data" / "warehouse.duckdb").is_file()
     # Run again: the project is rerunnable as it stands.
-    again = run_cli("run", flow.name, "--profile", "dev", env=env, cwd=project.directory)
+    again = run_cli("run", flow.name, "--profile", "dev", env=env, cwd=directory)
     assert again.exit_code == 0, again.output
 
 
@@ -64,6 +68,17 @@ def test_init_leaves_the_registries_as_it_found_them(tmp_path):
     create_project(tmp_path / "a")
     create_project(tmp_path / "b")  # the same plugin again: no "already registered"
     assert (step_types(), [e.key for e in entries()]) == before
+
+
+def test_init_refuses_to_overwrite_on_the_command_line_too(tmp_path):
+    first = run_cli("init", str(tmp_path / "p"), "--template", "minimal")
+    assert first.exit_code == 0, first.output
+    again = run_cli("init", str(tmp_path / "p"), "--template", "minimal")
+    assert again.exit_code == 2 and "already exist" in again.stderr and "--force" in again.stderr
+    forced = run_cli("init", str(tmp_path / "p"), "--template", "minimal", "--force")
+    assert forced.exit_code == 0, forced.output
+    typo = run_cli("init", str(tmp_path / "q"), "--template", "duckbd")
+    assert typo.exit_code == 2 and "did you mean 'duckdb'" in typo.stderr and "Traceback" not in typo.stderr
 
 
 def test_existing_files_are_never_replaced_unless_forced(tmp_path):

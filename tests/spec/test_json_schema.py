@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT, base_env, check_jsonschema, write_flow
+from tests.helpers import ROOT, base_env, check_jsonschema, run_cli, write_flow
 
 SCHEMAS = ROOT / "schemas"
 
 
 def generated(name: str) -> str:
-    """The schema as a fresh process generates it (no plugin registered by other tests)."""
-    code = f"import sys; from aetherflow_core.spec.json_schema import dumps, schema_for; sys.stdout.write(dumps(schema_for({name!r})))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=base_env(), cwd=ROOT, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    """The schema as `aetherflow schema NAME` prints it in a fresh process, no plugin loaded."""
+    result = run_cli("schema", name, env=base_env())
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
 
 
 def errors_of(proc: subprocess.CompletedProcess) -> list[tuple[str, str]]:
