@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient p7zip-full zip unzip libreoffice-calc-nogui poppler-utils
+SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient p7zip-full zip unzip libreoffice-calc-nogui poppler-utils mariadb-server mariadb-client libmariadb-dev pkg-config gcc
 
 .PHONY: run test lint services bench schemas clean
 
