@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient p7zip-full zip unzip libreoffice-calc-nogui poppler-utils
+SERVICE_PACKAGES := postgresql openssh-server openssh-client samba smbclient p7zip-full zip unzip libreoffice-calc-nogui poppler-utils mariadb-server mariadb-client libmariadb-dev pkg-config gcc
 
 .PHONY: run test lint services bench schemas clean
 
@@ -17,6 +17,9 @@ $(VENV)/.installed-test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# mysqlclient (db/mysql's fast driver) builds from source: it needs the client headers
+	@# and a compiler that `make services` installs. Without them db/mysql uses PyMySQL.
+	$(BIN)/python -m pip install --quiet -e '.[mysql-fast]' || echo "mysqlclient was not built (run make services first); db/mysql uses PyMySQL"
 	touch $@ $(VENV)/.installed-run
 
 ## run: set up the environment and run the sample flows that need no server

@@ -660,11 +660,13 @@ class _FlowRewriter:
     def _driver(self, name: str, resource: Any, kind: str, driver: str, driver_node: Any, config: Any) -> str:
         doc = self.flow
         where = ("resources", name, "driver")
-        if (kind, driver) in self.registered:
+        registered = (kind, driver) in self.registered
+        # db/sqlalchemy exists here too, but a database with a driver of its own moves there.
+        if registered and (kind, driver) != ("db", "sqlalchemy"):
             if kind == "db":
                 self._sqlalchemy_url(name, config, driver)
             return driver
-        new = upstream.DRIVER_RENAMES.get((kind, driver))
+        new = None if registered else upstream.DRIVER_RENAMES.get((kind, driver))
         if new is not None and (kind, new) in self.registered:
             doc.set_scalar(driver_node, lambda _: new)
             doc.did(driver_node, where, f"driver {driver} is {new} here")
@@ -678,6 +680,8 @@ class _FlowRewriter:
                 doc.did(driver_node, where, f"driver {driver} with a {url_scheme(url)} URL is {target} here")
                 self._sqlalchemy_url(name, config, target)
                 return target
+        if registered:  # db/sqlalchemy with the URL of another database: as it is
+            return driver
         hint = upstream.driver_hint(kind, driver, self.registered)
         doc.todo(driver_node, where, f"driver {kind}/{driver} is not available here", hint)
         return driver

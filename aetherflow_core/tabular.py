@@ -436,16 +436,27 @@ def type_category(arrow_type) -> tuple[str, tuple[int, ...]]:
 
 
 def _infer_array(values: list[Any], hint: str | None):
-    """An Arrow array of ``values``; mixed or unsupported values fall back to text."""
+    """An Arrow array of ``values``; mixed or unsupported values fall back to text.
+
+    Values given as text (``str``, or UTF-8 ``bytes``) for a typed column -- a driver
+    passing on the server's text -- are parsed by Arrow when every one of them reads as
+    the hinted type."""
     import pyarrow as pa
 
     if hint == "json":
         values = [json_text(v) for v in values]
     target = arrow_type(hint)
+    errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError)
     try:
         return pa.array(values, type=target, from_pandas=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
-        return pa.array([None if v is None else _text(v) for v in values], type=pa.string())
+    except errors:
+        pass
+    if target is not None and not pa.types.is_string(target):
+        try:
+            return pa.array(values, type=pa.string(), from_pandas=False).cast(target)
+        except errors:
+            pass
+    return pa.array([None if v is None else _text(v) for v in values], type=pa.string())
 
 
 def _text(value: Any) -> str:

@@ -137,7 +137,7 @@ KEYS_WITHOUT_COUNTERPART: dict[tuple[str, str], str] = {
     ("options", "retry"): "connectors never retry here: put `retry: {max_attempts: N, delay_seconds: S}` on the step",
     ("options", "retries"): "connectors never retry here: put `retry: {max_attempts: N, delay_seconds: S}` on the step",
     **{
-        ("options", key): f"SQLAlchemy pool settings have no counterpart on this driver (db/sqlalchemy is {PLANNED})"
+        ("options", key): "SQLAlchemy pool settings have no counterpart here: each thread has one connection of its own"
         for key in ("pool", "pool_size", "max_overflow", "pool_pre_ping", "pool_recycle", "pool_enabled", "connect_args")
     },
 }
@@ -153,14 +153,12 @@ DRIVER_RENAMES: dict[tuple[str, str], str] = {
 }
 
 DRIVERS_PLANNED: dict[tuple[str, str], str] = {
-    ("db", "sqlalchemy"): f"db/sqlalchemy is {PLANNED}; a postgresql://, sqlite:/// or duckdb:/// URL works today with driver postgres, sqlite3 or duckdb",
-    ("db", "mysql"): f"db/mysql is {PLANNED}",
-    ("db", "oracledb"): f"Oracle through db/sqlalchemy is {PLANNED}",
-    ("db", "exasol"): f"Exasol through db/sqlalchemy is {PLANNED}",
+    ("db", "oracledb"): "Oracle is reached through `driver: sqlalchemy` here, with an oracle+oracledb:// URL",
+    ("db", "exasol"): "Exasol is reached through `driver: sqlalchemy` here, with an exa+websocket:// URL (package sqlalchemy-exasol)",
 }
 
 # URL schemes of SQLAlchemy URLs that a driver here reads directly.
-URL_DRIVERS = {"postgresql": "postgres", "postgres": "postgres", "sqlite": "sqlite3", "duckdb": "duckdb"}
+URL_DRIVERS = {"postgresql": "postgres", "postgres": "postgres", "sqlite": "sqlite3", "duckdb": "duckdb", "mysql": "mysql", "mariadb": "mysql"}
 MISSING_KEY_HINTS: dict[tuple[str, str, str], str] = {
     ("smb", "config", "share"): (
         "set `share: <name>` in config: a SHARE:/path prefix in a step does not choose the share here; "

@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-MODULES = ["bench_cli", "bench_engine", "bench_db", "bench_sftp", "bench_smb", "bench_parallel"]
+MODULES = ["bench_cli", "bench_engine", "bench_db", "bench_mariadb", "bench_sftp", "bench_smb", "bench_parallel"]
 
 
 def _ratio(row: dict) -> float | None:
@@ -45,6 +45,8 @@ def _target(row: dict) -> tuple[str, bool | None]:
         return "<= 1 s", ours <= 1.0
     if "rss" in name or "memory" in name:
         return "<= 150 MB", rss is not None and rss <= 150
+    if "mariadb" in name:
+        return "<= 1.5x mariadb --batch", ratio is not None and ratio <= 1.5
     if "postgres" in name:
         return "<= 1.3x psql", ratio is not None and ratio <= 1.3
     if "duckdb" in name:

@@ -6,7 +6,7 @@ Here, for every driver at once: none builds a ConnectorError by hand (all go thr
 from a translated driver exception that quotes them. Against the real servers, the
 faults a user meets (wrong credentials, closed ports, malformed values, server errors
 quoting a value) are provoked per driver, beside that driver's tests:
-``tests/db/test_postgres_secrets.py``, ``tests/files/test_sftp_secrets.py``,
+``tests/db/test_postgres_secrets.py``, ``tests/db/test_mysql.py``, ``tests/files/test_sftp_secrets.py``,
 ``tests/smb/test_smb_secrets.py``, ``tests/mail/test_mail_secrets.py``,
 ``tests/http/test_http_secrets.py``, ``tests/archive/test_archive_secrets.py``.
 """
@@ -51,7 +51,9 @@ BUILTINS_WITH_SECRETS = [
 def test_the_drivers_with_secrets_are_all_checked():
     assert {f"{e.kind}/{e.driver}" for e in BUILTINS_WITH_SECRETS} == {
         "archive/zipfile",
+        "db/mysql",
         "db/postgres",
+        "db/sqlalchemy",
         "mail/smtp",
         "rest/httpx",
         "sftp/paramiko",

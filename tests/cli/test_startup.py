@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import base_env, run_cli
 
-DRIVERS = ["paramiko", "psycopg", "duckdb", "smbprotocol", "smbclient", "httpx", "pyarrow"]
+DRIVERS = ["paramiko", "psycopg", "duckdb", "smbprotocol", "smbclient", "httpx", "pyarrow", "sqlalchemy", "pymysql", "MySQLdb"]
 
 PROBE = """
 import json, sys
@@ -49,6 +49,7 @@ def test_importing_the_cli_imports_no_driver():
         ("connectors", "list"),
         ("connectors", "list", "--json"),
         ("connectors", "show", "db/postgres"),
+        ("connectors", "show", "db/mysql"),
         ("steps", "list"),
         ("steps", "show", "db_extract"),
         ("--version",),
@@ -92,6 +93,6 @@ def test_connectors_list_shows_every_builtin_with_availability():
         assert row["origin"] == "builtin" and row["available"] is True
         assert row["config_schema"], f"{row['kind']}/{row['driver']} declares no config schema"
     kind = run_cli("connectors", "list", "--kind", "db", "--json")
-    assert {r["driver"] for r in kind.json} == {"duckdb", "postgres", "sqlite3"}
+    assert {r["driver"] for r in kind.json} == {"duckdb", "mysql", "postgres", "sqlalchemy", "sqlite3"}
     unknown = run_cli("connectors", "list", "--kind", "dbb")
     assert unknown.exit_code == 2 and "did you mean 'db'" in unknown.stderr

@@ -1,5 +1,6 @@
-"""Fixtures for the database tests: connectors to the session's PostgreSQL (``pg_server``
-in tests/services/plugin.py) and to embedded SQLite / DuckDB files in the test's temp dir."""
+"""Fixtures for the database tests: connectors to the session's PostgreSQL and MariaDB
+(``pg_server`` and ``mariadb_server`` in tests/services/plugin.py) and to embedded
+SQLite / DuckDB files in the test's temp dir."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ import pytest
 
 from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
 from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
+from aetherflow_core.connectors.builtin.db_sqlalchemy import MySQLConnector
 from aetherflow_core.connectors.builtin.db_sqlite3 import SQLiteConnector
 from tests.helpers import step_context
+
+
+@pytest.fixture(params=["mysqlclient", "pymysql"])
+def mysql(request, mariadb_server, maria_database):
+    """A db/mysql connector to the test's database, once with each DB-API driver."""
+    connector = named(MySQLConnector(config=mariadb_server.config(database=maria_database, client=request.param), options={}), "my")
+    yield connector
+    connector.close()
 
 
 def named(connector, name):

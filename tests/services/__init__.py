@@ -1,15 +1,15 @@
 """Real servers for integration tests, started from the machine's binaries.
 
 Each module here exposes a context manager that starts one server on 127.0.0.1 in a
-temporary directory and stops it on exit (``postgres_server``, ``sshd_server``,
-``smbd_server``, ``smtp_server``, ``http_server``). The benchmarks use these context
+temporary directory and stops it on exit (``postgres_server``, ``mariadb_server``,
+``sshd_server``, ``smbd_server``, ``smtp_server``, ``http_server``). The benchmarks use these context
 managers directly; the tests never do: ``tests/services/plugin.py`` (registered once for
 the whole suite by ``tests/conftest.py``) wraps each in one session fixture, so a full run
 starts every server at most once, on first use, and says so in its summary
 (``services: postgres 127.0.0.1:PORT started in 1.3 s (once)``). A server started a
 second time in one session fails the run.
 
-Adding a server (MariaDB, a Dask scheduler, ...):
+Adding a server (a Dask scheduler, ...):
 
 1. ``tests/services/<name>.py``: a ``@contextlib.contextmanager`` that starts the server
    and yields a dataclass of its connection facts (``host``, ``port``, credentials, a

@@ -9,6 +9,8 @@ started twice in one session fails the run.
 Session servers:
 
 - ``pg_server``: PostgreSQL (initdb + pg_ctl), test role and database, password auth.
+- ``mariadb_server``: MariaDB (mariadbd --bootstrap), test user and utf8mb4 database,
+  password auth over TCP.
 - ``sshd``: OpenSSH serving only internal-sftp to one test user.
 - ``smbd``: Samba with one writable share.
 - ``smtp_starttls_srv``, ``smtp_tls_srv``, ``smtp_plain_srv``: aiosmtpd with STARTTLS
@@ -19,6 +21,7 @@ Session servers:
 Per test:
 
 - ``pg_database``: the URL of a new, empty database, dropped afterwards.
+- ``maria_database``: the name of a new, empty utf8mb4 database on MariaDB, dropped afterwards.
 - ``sftp_dir``, ``smb_dir``: a directory of its own on the SFTP server or the share,
   as ``(remote path, local path)``.
 - ``smtp`` (each SMTP variant in turn), ``starttls_smtp``, ``tls_smtp``: a server with
@@ -42,6 +45,7 @@ import pytest
 
 from . import DaemonProcess, Ledger, ServiceUnavailable, close_ledger, open_ledger, unavailable
 from .http_server import http_server
+from .mariadb import mariadb_server as start_mariadb
 from .postgres import postgres_server
 from .smbd import smbd_server
 from .smtp_server import smtp_server
@@ -96,6 +100,11 @@ def pg_server():
 
 
 @pytest.fixture(scope="session")
+def mariadb_server():
+    yield from serve(start_mariadb)
+
+
+@pytest.fixture(scope="session")
 def sshd():
     yield from serve(sshd_server)
 
@@ -142,6 +151,12 @@ def mtls_srv():
 def pg_database(pg_server) -> Iterator[str]:
     with pg_server.fresh_database() as url:
         yield url
+
+
+@pytest.fixture
+def maria_database(mariadb_server) -> Iterator[str]:
+    with mariadb_server.fresh_database() as name:
+        yield name
 
 
 @pytest.fixture

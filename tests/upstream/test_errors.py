@@ -154,7 +154,7 @@ version: 1
 flow: {id: t}
 resources:
   share: {kind: smb, driver: pysmb, config: {server: files, share: data}}
-  dw: {kind: db, driver: sqlalchemy, config: {url: "postgresql+psycopg2://u@h/db"}}
+  dw: {kind: db, driver: oracledb, config: {url: "oracle://u@h/db"}}
 jobs:
   - id: a
     steps:
@@ -162,7 +162,7 @@ jobs:
       - {id: z, type: zip, inputs: {dest_path: out.zip, items: ["*.csv"]}}
 """)
     assert f"{flow}:4:30 at resources.share.driver: unknown driver 'pysmb' for kind 'smb'\n  hint: `driver: pysmb` there is `driver: smbprotocol` here" in err
-    assert "resources.dw.driver: unknown driver 'sqlalchemy' for kind 'db'\n  hint: db/sqlalchemy is added by issue 16" in err
+    assert "resources.dw.driver: unknown driver 'oracledb' for kind 'db'\n  hint: Oracle is reached through `driver: sqlalchemy` here" in err
     assert "unknown step type 'sftp_list_files'\n  hint: the step type sftp_list_files there is files_list here" in err
     assert "the step type zip there is archive_create here; inputs dest_path -> output, items -> files, src_dir -> base_dir" in err
 

@@ -136,7 +136,7 @@ def test_what_cannot_be_rewritten_is_kept_and_listed_with_its_line(tmp_path):
         (24, "jobs[0].steps[1].type"),
     ]
     hints = {f.path: f.hint for f in flow.remaining}
-    assert "db/sqlalchemy is added by issue 16" in hints["resources.oracle.driver"]
+    assert "Oracle is reached through `driver: sqlalchemy` here, with an oracle+oracledb:// URL" in hints["resources.oracle.driver"]
     assert "prefixes used: ARCHIVE, EXPORTS" in hints["resources.drop.config.share"]
     assert hints["jobs[0].steps[0].inputs.log.stdout"] == "write log: {stdout: file:PATH}"
     assert "idempotency is {marker: PATH} here" in hints["jobs[0].steps[0].inputs.idempotency"]
@@ -291,3 +291,24 @@ def test_csv_options_of_db_extract_are_renamed_or_listed(tmp_path):
     assert [(f.line, f.path) for f in item.remaining] == [(18, "jobs[0].steps[0].inputs.quoting")]
     assert "set `escape: CHAR` to escape quotes instead" in item.remaining[0].hint
     assert [p.location.path for p in migration.problems] == ["jobs[0].steps[0].inputs.quoting"]
+
+
+def test_sqlalchemy_resources_move_to_a_native_driver_or_stay(tmp_path):
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "version: 1\n"
+        "flow: {id: sa}\n"
+        "resources:\n"
+        "  shop: {kind: db, driver: sqlalchemy, config: {url: 'mysql+pymysql://etl:{{env.PW}}@shop:3306/shop'}}\n"
+        "  erp: {kind: db, driver: sqlalchemy, config: {url: 'oracle+oracledb://etl:{{env.PW}}@erp/?service_name=ERP'}}\n"
+        "jobs:\n"
+        "  - id: a\n"
+        "    steps:\n"
+        "      - {id: s, type: db_fetch, inputs: {resource: shop, sql: SELECT 1}}\n",
+        encoding="utf-8",
+    )
+    (migrated,) = migrate_flow(flow).files
+    assert [f.path for f in migrated.rewritten if f.path.startswith("resources")] == ["resources.shop.config.url", "resources.shop.driver"]
+    assert migrated.remaining == []
+    assert "shop: {kind: db, driver: mysql, config: {url: 'mysql://etl:{{env.PW}}@shop:3306/shop'}}" in migrated.migrated
+    assert "erp: {kind: db, driver: sqlalchemy, config: {url: 'oracle+oracledb://etl:{{env.PW}}@erp/?service_name=ERP'}}" in migrated.migrated

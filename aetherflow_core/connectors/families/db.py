@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +86,19 @@ class _Session:
 class ResultColumns:
     names: list[str]
     hints: list[str | None] | None = None
+
+
+def fetched_batches(
+    columns: ResultColumns, fetchmany: Callable[[int], Sequence[Any]], batch_size: int
+) -> Iterator[tuple[ResultColumns, list[tuple]]]:
+    """``(columns, rows)`` of ``fetchmany(batch_size)`` calls until one returns no rows;
+    yields at least once (an empty batch for a result without rows)."""
+    batch = fetchmany(batch_size)
+    yield columns, [tuple(r) for r in batch]
+    while batch:
+        batch = fetchmany(batch_size)
+        if batch:
+            yield columns, [tuple(r) for r in batch]
 
 
 class DatabaseConnector(ConnectorBase):
@@ -272,13 +285,7 @@ class DatabaseConnector(ConnectorBase):
         """Batches of a query's rows; yields at least once (an empty batch for no rows)."""
         cursor = self._run(session.conn, sql, params)
         try:
-            columns = ResultColumns(self._columns(cursor), self._hints(cursor))
-            batch = cursor.fetchmany(batch_size)
-            yield columns, [tuple(r) for r in batch]
-            while batch:
-                batch = cursor.fetchmany(batch_size)
-                if batch:
-                    yield columns, [tuple(r) for r in batch]
+            yield from fetched_batches(ResultColumns(self._columns(cursor), self._hints(cursor)), cursor.fetchmany, batch_size)
         finally:
             self._release(cursor)
 
@@ -507,10 +514,14 @@ class DatabaseConnector(ConnectorBase):
             columns = []
             for index, name in enumerate(source.columns):
                 sql_type = self.sql_types["string"] if types is None else self._sql_type(types[index])
-                columns.append(f"{quote_ident(name)} {sql_type}")
+                columns.append(f"{self.quote_identifier(name)} {sql_type}")
             if mode == "replace":
                 self.execute(f"DROP TABLE IF EXISTS {table}")
             self.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
+
+    def quote_identifier(self, name: str) -> str:
+        """``name`` quoted as an identifier of this database (the generic load's column names)."""
+        return quote_ident(name)
 
     def _truncate_sql(self, table: str) -> str:
         return f"DELETE FROM {table}"
@@ -522,7 +533,7 @@ class DatabaseConnector(ConnectorBase):
     def _insert_sql(self, table: str, source: Source) -> str:
         target = table
         if source.columns:
-            target += f" ({', '.join(quote_ident(c) for c in source.columns)})"
+            target += f" ({', '.join(self.quote_identifier(c) for c in source.columns)})"
         marks = ", ".join([self.placeholder] * source.width)
         return f"INSERT INTO {target} VALUES ({marks})"
 
