@@ -85,7 +85,7 @@ def test_commands_jobs_resources_step_types_and_connectors_complete(project):
     assert complete("bash", "aetherflow run flow.yaml --job ", project) == ["greet", "report", "store"]
     assert complete("zsh", "aetherflow resolve flow.yaml --resource ", project) == ["local_db"]
     assert complete("bash", "aetherflow steps show db_", project) == ["db_execute", "db_extract", "db_fetch", "db_load"]
-    assert complete("fish", "aetherflow connectors show db/", project) == ["db/duckdb", "db/postgres", "db/sqlite3"]
+    assert complete("fish", "aetherflow connectors show db/", project) == ["db/duckdb", "db/mysql", "db/postgres", "db/sqlalchemy", "db/sqlite3"]
     assert "--profiles-file" in complete("bash", "aetherflow run flow.yaml --prof", project)
 
 
