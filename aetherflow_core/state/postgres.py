@@ -98,6 +98,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE aetherflow_job_runs ADD COLUMN IF NOT EXISTS outputs_masked boolean NOT NULL DEFAULT false",
         "ALTER TABLE aetherflow_step_runs ADD COLUMN IF NOT EXISTS outputs_masked boolean NOT NULL DEFAULT false",
         "ALTER TABLE aetherflow_step_runs ADD COLUMN IF NOT EXISTS process_group text",
+    ),
+    # Run variables and persisted values (watermarks).
+    3: (
         "ALTER TABLE aetherflow_runs ADD COLUMN IF NOT EXISTS vars jsonb",
         """
         CREATE TABLE IF NOT EXISTS aetherflow_persisted (

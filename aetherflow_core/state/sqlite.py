@@ -81,6 +81,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE job_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE step_runs ADD COLUMN outputs_masked INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE step_runs ADD COLUMN process_group TEXT",
+    ),
+    # Run variables and persisted values (watermarks).
+    3: (
         "ALTER TABLE runs ADD COLUMN vars TEXT",
         """
     CREATE TABLE IF NOT EXISTS persisted (
