@@ -106,7 +106,10 @@ class SQLAlchemyConnector(DatabaseConnector):
     paramstyle = ":name with a mapping (any database); a list binds in the DB-API driver's positional style (%s, ?, :1)"
     config_schema = {
         "url": Field(
-            str, required=True, normalize=_check_url, help="SQLAlchemy URL, dialect+driver://user@host:port/database; a password written in it (after the user and a colon) is secret"
+            str, required=True, normalize=_check_url, help=(
+                "SQLAlchemy URL, dialect+driver://user@host:port/database; "
+                "a password written in it (after the user and a colon) is secret"
+            )
         ),
         "password": Field(str, secret=True, help="password, given apart from the URL (it replaces one in the URL)"),
         "connect_args": Field(dict, help="keyword arguments for the DB-API driver's connect(), e.g. {ssl: {ca: /etc/ca.pem}}"),
