@@ -407,25 +407,6 @@ def _check_inner_step(add, base: tuple, outer, inner: dict, spec, earlier_steps:
     _check_step(add, base, type_name, inputs, spec, earlier_steps, scope, templates=False, roots=roots)
 
 
-def upstream_jobs(spec) -> dict[str, set[str]]:
-    """Every job's upstream jobs: its dependencies, theirs, and so on (an acyclic graph)."""
-    direct = {job.id: set(job.depends_on) for job in spec.jobs}
-    found: dict[str, set[str]] = {}
-
-    def visit(job_id: str) -> set[str]:
-        if job_id not in found:
-            found[job_id] = set()
-            result: set[str] = set()
-            for dep in direct.get(job_id, ()):
-                result |= {dep} | visit(dep)
-            found[job_id] = result
-        return found[job_id]
-
-    for job in spec.jobs:
-        visit(job.id)
-    return found
-
-
 def _template_texts(value: Any, path: tuple) -> list[tuple[tuple, str]]:
     if isinstance(value, dict):
         return [item for k, v in value.items() for item in _template_texts(v, path + (k,))]
@@ -443,7 +424,7 @@ def parallel_reads(spec, max_parallel: int, source: str) -> list[tuple[tuple, st
     after the reader is an error whatever ``max_parallel`` says, reported by the checks
     of the job's templates.)
     """
-    upstream = upstream_jobs(spec)
+    upstream = _upstream(spec.jobs)
     planned_before = _planned_before(spec.jobs)
     job_ids = set(upstream)
     problems = []
