@@ -12,6 +12,17 @@ pytest_plugins = ["tests.services.plugin", "pytester"]
 PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
 
 
+@pytest.fixture(autouse=True)
+def _registrations_undone():
+    """Steps and connectors a test registers in this process (a plugin loaded by
+    ``prepare_flow``, a class registered by hand) are gone after it: later tests, such
+    as the generated schema's, see the built-ins only."""
+    from aetherflow_core.registration import registrations_undone
+
+    with registrations_undone():
+        yield
+
+
 @pytest.fixture
 def cli_env(tmp_path):
     """Environment for CLI runs: isolated work/state roots and the test plugins."""
