@@ -83,8 +83,8 @@ def _step_context(workspace: Path, connectors: dict):
 
 
 def _pg_extract(config: dict, workspace: Path, output: str) -> dict:
-    from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
-    from aetherflow_core.steps.builtin.db import DbExtract
+    from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
+    from aetherflow.core.steps.builtin.db import DbExtract
 
     connector = PostgresConnector(config=config, options={})
     connector.name = "bench"
@@ -107,8 +107,8 @@ def _naive_copy(config: dict, target: Path) -> None:
 
 def _rss_child(fmt: str, workdir: str) -> None:
     """Child process: run one extract, print peak memory as JSON on stdout."""
-    from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
-    from aetherflow_core.steps.builtin.db import DbExtract
+    from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
+    from aetherflow.core.steps.builtin.db import DbExtract
 
     config = json.loads(os.environ["BENCH_PG_CONFIG"])
     import psycopg  # noqa: F401 - loaded before measuring the "before" figure
@@ -151,7 +151,7 @@ def _measure_rss(server, fmt: str, workdir: Path) -> dict:
 
 
 def _postgres_rows() -> list[dict]:
-    from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
+    from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
     from tests.services.postgres import postgres_server
 
     rows = []
@@ -201,8 +201,8 @@ def _postgres_rows() -> list[dict]:
 
 
 def _duckdb_rows() -> list[dict]:
-    from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
-    from aetherflow_core.steps.builtin.db import DbExtract
+    from aetherflow.core.connectors.builtin.db_duckdb import DuckDBConnector
+    from aetherflow.core.steps.builtin.db import DbExtract
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="aetherflow-bench-duck-") as tmp:

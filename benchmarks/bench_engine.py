@@ -44,10 +44,10 @@ def generate_flow(path: Path, jobs: int = JOBS, steps: int = STEPS_PER_JOB) -> P
 
 
 def _runner_seconds(flow: Path, state_root: Path, runs: int = 5) -> float:
-    from aetherflow_core.logs import configure_logging
-    from aetherflow_core.prepare import Invocation, prepare_flow
-    from aetherflow_core.redaction import Scrubber
-    from aetherflow_core.runner import Runner
+    from aetherflow.core.logs import configure_logging
+    from aetherflow.core.prepare import Invocation, prepare_flow
+    from aetherflow.core.redaction import Scrubber
+    from aetherflow.core.runner import Runner
 
     env = clean_env(AETHERFLOW_STATE_ROOT=str(state_root), AETHERFLOW_WORK_ROOT=str(state_root / "work"))
     sink = open(os.devnull, "w")
@@ -67,7 +67,7 @@ def _runner_seconds(flow: Path, state_root: Path, runs: int = 5) -> float:
 
 
 def _direct_step_seconds(count: int) -> float:
-    from aetherflow_core.steps.builtin.items import CheckItems
+    from aetherflow.core.steps.builtin.items import CheckItems
 
     ctx = None  # check_items does not use its context
 

@@ -40,8 +40,8 @@ FROM seq_1_to_{ROWS};
 
 
 def _extract(config: dict, workspace: Path) -> dict:
-    from aetherflow_core.connectors.builtin.db_sqlalchemy import MySQLConnector
-    from aetherflow_core.steps.builtin.db import DbExtract
+    from aetherflow.core.connectors.builtin.db_sqlalchemy import MySQLConnector
+    from aetherflow.core.steps.builtin.db import DbExtract
 
     connector = MySQLConnector(config=config, options={})
     connector.name = "bench"

@@ -73,8 +73,8 @@ def extract_flow(path: Path) -> Path:
 
 def _runners(flow: Path, env: dict, settings: dict[str, int]):
     """One prepared flow per max_parallel value; each call of the returned actions is a run."""
-    from aetherflow_core.prepare import Invocation, prepare_flow
-    from aetherflow_core.runner import Runner
+    from aetherflow.core.prepare import Invocation, prepare_flow
+    from aetherflow.core.runner import Runner
 
     actions = {}
     for name, parallel in settings.items():
@@ -101,8 +101,8 @@ def _interleaved(actions: dict, rounds: int) -> dict[str, float]:
 
 
 def _quiet_logging():
-    from aetherflow_core.logs import configure_logging
-    from aetherflow_core.redaction import Scrubber
+    from aetherflow.core.logs import configure_logging
+    from aetherflow.core.redaction import Scrubber
 
     sink = open(os.devnull, "w")
     configure_logging(Scrubber(), fmt="text", level="INFO", stream=sink)
@@ -121,7 +121,7 @@ def _sleep_rows(tmp: Path) -> list[dict]:
 
 
 def _extract_rows(tmp: Path) -> list[dict]:
-    from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
+    from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
     from tests.services.postgres import postgres_server
 
     tmp.mkdir(parents=True)

@@ -34,7 +34,7 @@ WARMUP = 1
 
 
 def _measure(server, work: Path, source: Path) -> tuple[dict[str, list[float]], str]:
-    from aetherflow_core.connectors.builtin.sftp_paramiko import SFTPConnector
+    from aetherflow.core.connectors.builtin.sftp_paramiko import SFTPConnector
 
     config = {
         "host": server.host,

@@ -32,7 +32,7 @@ WARMUP = 1
 
 
 def _measure_pair(server, work: Path, source: Path, *, encrypt: bool) -> dict[str, list[float]]:
-    from aetherflow_core.connectors.builtin.smb_smbprotocol import SMBConnector
+    from aetherflow.core.connectors.builtin.smb_smbprotocol import SMBConnector
 
     # Both sides protect the same way: our default signs every message.
     protection = ["--client-protection=encrypt" if encrypt else "--client-protection=sign"]
@@ -73,7 +73,7 @@ def _measure_pair(server, work: Path, source: Path, *, encrypt: bool) -> dict[st
 
 
 def _rows(samples: dict[str, list[float]], label: str, baseline: str) -> list[dict]:
-    from aetherflow_core.connectors.builtin import smb_smbprotocol as smb
+    from aetherflow.core.connectors.builtin import smb_smbprotocol as smb
 
     rows = []
     shapes = {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-AETHERFLOW = [PYTHON, "-m", "aetherflow_cli"]
+AETHERFLOW = [PYTHON, "-m", "aetherflow.cli"]
 
 
 def median_time(action: Callable[[], object], runs: int = 5, warmup: int = 1) -> float:

@@ -17,7 +17,7 @@ def _registrations_undone():
     """Steps and connectors a test registers in this process (a plugin loaded by
     ``prepare_flow``, a class registered by hand) are gone after it: later tests, such
     as the generated schema's, see the built-ins only."""
-    from aetherflow_core.registration import registrations_undone
+    from aetherflow.core.registration import registrations_undone
 
     with registrations_undone():
         yield

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aetherflow_core.context import StepContext
-from aetherflow_core.redaction import Scrubber
+from aetherflow.core.context import StepContext
+from aetherflow.core.redaction import Scrubber
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def base_env(tmp_path: Path | None = None, **extra: str) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120, input: str | None = None) -> CliResult:
     """Run ``aetherflow ARGS`` in a subprocess, as a user would."""
     proc = subprocess.run(
-        [sys.executable, "-m", "aetherflow_cli", *map(str, args)],
+        [sys.executable, "-m", "aetherflow.cli", *map(str, args)],
         capture_output=True,
         text=True,
         env=env if env is not None else base_env(),
@@ -79,7 +79,7 @@ def write_flow(path: Path, text: str) -> Path:
 
 def run_step(type_name: str, ctx: StepContext, **given: Any):
     """Run a registered step directly with ``given`` inputs (checked like the runner does)."""
-    from aetherflow_core.steps.registry import get_step
+    from aetherflow.core.steps.registry import get_step
 
     cls = get_step(type_name)
     return cls().run(ctx, cls.bind_inputs(given))
@@ -127,7 +127,7 @@ def driver_fault(action, connector, *secrets: str):
     description. The connector is named ``res`` and closed afterwards."""
     import pytest
 
-    from aetherflow_core.errors import ConnectorError
+    from aetherflow.core.errors import ConnectorError
 
     connector.name = "res"
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.atomic import PARTIAL_MARK, atomic_open, atomic_path, display_name, partial_name
+from aetherflow.core.atomic import PARTIAL_MARK, atomic_open, atomic_path, display_name, partial_name
 
 
 def leftovers(directory) -> list[str]:

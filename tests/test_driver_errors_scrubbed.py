@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-import aetherflow_core
-from aetherflow_core.connectors import registry
-from aetherflow_core.redaction import is_secret_key
+import aetherflow.core
+from aetherflow.core.connectors import registry
+from aetherflow.core.redaction import is_secret_key
 from tests.helpers import assert_scrubbed
 
 SECRET = "Zq7-distinct-S3cret"
-CONNECTORS = Path(aetherflow_core.__file__).parent / "connectors"
+CONNECTORS = Path(aetherflow.core.__file__).parent / "connectors"
 ERROR_CLASSES = {"ConnectorError", "ConnectorConfigError", "ConnectorTimeout"}
 
 

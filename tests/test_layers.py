@@ -1,4 +1,4 @@
-"""The layers of ``aetherflow_core``, read from its source with :mod:`ast`.
+"""The layers of ``aetherflow.core``, read from its source with :mod:`ast`.
 
 1. No import cycle. Counted are the imports a module runs when it is imported: those
    at module level, including inside a module-level ``if``/``try``, but not under
@@ -19,9 +19,9 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import aetherflow_core
+import aetherflow.core
 
-CORE = Path(aetherflow_core.__file__).parent
+CORE = Path(aetherflow.core.__file__).parent
 LAYERED = ("connectors.builtin", "connectors.families", "steps.builtin")
 
 
@@ -157,13 +157,13 @@ def layer_violations(imports: list[Import], package: str, layered: tuple[str, ..
     return problems
 
 
-def test_aetherflow_core_has_no_import_cycle():
-    cycles = import_cycles(all_imports(CORE, "aetherflow_core"))
+def test_core_has_no_import_cycle():
+    cycles = import_cycles(all_imports(CORE, "aetherflow.core"))
     assert cycles == [], "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
 def test_steps_and_drivers_import_only_public_names_of_other_packages():
-    problems = layer_violations(all_imports(CORE, "aetherflow_core"), "aetherflow_core", LAYERED)
+    problems = layer_violations(all_imports(CORE, "aetherflow.core"), "aetherflow.core", LAYERED)
     assert problems == [], "\n".join(problems)
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from aetherflow_core.procfs import group_members, process_alive
+from aetherflow.core.procfs import group_members, process_alive
 
 
 def test_a_running_process_is_alive_and_an_exited_one_is_not():

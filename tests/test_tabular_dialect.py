@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from aetherflow_core.tabular import TableFormat, open_encoded, open_sink, open_source, table_format, utf8_blocks, write_plain_csv
+from aetherflow.core.tabular import TableFormat, open_encoded, open_sink, open_source, table_format, utf8_blocks, write_plain_csv
 
 COLUMNS = ["id", "label", "note", "amount", "day", "at", "blob"]
 # NULL, the empty string and text that looks like NULL must stay apart in every dialect.

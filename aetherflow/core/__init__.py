@@ -1,5 +1,3 @@
-"""The documented import path of the engine; see :mod:`aetherflow_core`."""
+"""aetherflow's engine: spec, resolver, connectors, steps, runner and state."""
 
-from aetherflow_core import __version__
-
-__all__ = ["__version__"]
+__version__ = "0.1.0"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_core.connectors.builtin.archive_zipfile import ZipArchiveConnector
-from aetherflow_core.errors import ConnectorError, MissingDependencyError
+from aetherflow.core.connectors.builtin.archive_zipfile import ZipArchiveConnector
+from aetherflow.core.errors import ConnectorError, MissingDependencyError
 from tests.helpers import base_env, program, run_cli, write_flow
 
 PASSWORD = "Zip-Pa55w0rd-7c1"

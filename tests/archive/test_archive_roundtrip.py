@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
-from aetherflow_core.connectors.builtin.archive_tar import TarArchiveConnector
-from aetherflow_core.connectors.builtin.archive_zipfile import ZipArchiveConnector
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.connectors.builtin.archive_tar import TarArchiveConnector
+from aetherflow.core.connectors.builtin.archive_zipfile import ZipArchiveConnector
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 
 
 def tree_digest(root) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aetherflow_core.connectors.builtin.archive_zipfile import ZipArchiveConnector
+from aetherflow.core.connectors.builtin.archive_zipfile import ZipArchiveConnector
 from tests.helpers import driver_fault
 
 SECRET = "Zq7-distinct-S3cret"

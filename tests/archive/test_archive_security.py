@@ -9,9 +9,9 @@ import tarfile
 
 import pytest
 
-from aetherflow_core.connectors.builtin.archive_tar import TarArchiveConnector
-from aetherflow_core.connectors.builtin.archive_zipfile import ZipArchiveConnector
-from aetherflow_core.errors import ConnectorError
+from aetherflow.core.connectors.builtin.archive_tar import TarArchiveConnector
+from aetherflow.core.connectors.builtin.archive_zipfile import ZipArchiveConnector
+from aetherflow.core.errors import ConnectorError
 from tests.archive.builders import files_under, tar_link, tar_special, tar_with, zip_symlink, zip_with
 
 

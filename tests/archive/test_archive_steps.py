@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_core.connectors.builtin.archive_tar import TarArchiveConnector
-from aetherflow_core.errors import ConnectorError, StepError
-from aetherflow_core.steps.base import STEP_SUCCESS
+from aetherflow.core.connectors.builtin.archive_tar import TarArchiveConnector
+from aetherflow.core.errors import ConnectorError, StepError
+from aetherflow.core.steps.base import STEP_SUCCESS
 from tests.archive.builders import zip_with
 from tests.helpers import base_env, run_cli, run_step, step_context, write_flow
 

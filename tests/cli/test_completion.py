@@ -31,7 +31,7 @@ def complete(shell: str, line: str, cwd: Path, **env: str) -> list[str]:
         variables["_TYPER_COMPLETE_ARGS"] = line
         if shell == "fish":
             variables["_TYPER_COMPLETE_FISH_ACTION"] = "get-args"
-    proc = subprocess.run([sys.executable, "-m", "aetherflow_cli"], capture_output=True, text=True, env=variables, cwd=cwd, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "aetherflow.cli"], capture_output=True, text=True, env=variables, cwd=cwd, timeout=60)
     assert proc.returncode == 0, proc.stderr
     if shell == "zsh":  # _arguments '*: :(("a" "b"))'
         return [word.strip('"') for word in proc.stdout.split("((", 1)[1].split("))", 1)[0].split()] if "((" in proc.stdout else []
@@ -76,7 +76,7 @@ def test_profile_names_follow_profiles_file_and_the_environment(project):
     assert complete("bash", "aetherflow run flow.yaml --profile ", project, AETHERFLOW_PROFILES_FILE="other/profiles.yaml") == ["eu", "us"]
     # bash gives the whole line: a flow typed after the option counts too
     variables = base_env(None, _AETHERFLOW_COMPLETE="complete_bash", COMP_WORDS="aetherflow\nrun\n--profile\nd\nflow.yaml", COMP_CWORD="3")
-    proc = subprocess.run([sys.executable, "-m", "aetherflow_cli"], capture_output=True, text=True, env=variables, cwd=project, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "aetherflow.cli"], capture_output=True, text=True, env=variables, cwd=project, timeout=60)
     assert proc.stdout.split() == ["dev"]
 
 
@@ -98,12 +98,12 @@ def test_a_broken_flow_or_profiles_file_offers_nothing(project):
 def test_completion_code_is_not_imported_by_the_cli_start_up():
     code = (
         "import json, sys\n"
-        "from aetherflow_cli.main import app\n"
+        "from aetherflow.cli.main import app\n"
         "try:\n"
         "    app(['--help'], prog_name='aetherflow')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('aetherflow_core'))))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('aetherflow.core'))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=base_env(), timeout=60)
-    assert json.loads(proc.stdout.splitlines()[-1]) == ["aetherflow_core", "aetherflow_core.errors", "aetherflow_core.redaction"]
+    assert json.loads(proc.stdout.splitlines()[-1]) == ["aetherflow.core", "aetherflow.core.errors", "aetherflow.core.redaction"]

@@ -8,8 +8,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from aetherflow_cli.main import app
-from aetherflow_cli.options import ResolveOptions, RunOptions
+from aetherflow.cli.main import app
+from aetherflow.cli.options import ResolveOptions, RunOptions
 
 COMMANDS = [
     ["run"], ["validate"], ["resolve"], ["connectors", "list"], ["connectors", "show"], ["steps", "list"],

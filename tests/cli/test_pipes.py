@@ -38,7 +38,7 @@ jobs:
 def piped(args: list[str], env: dict[str, str], *, read_first_line: bool) -> tuple[int, str, str]:
     """Run the CLI with its stdout read by a reader that goes away: after one line, or
     before anything was written (which makes the broken pipe certain)."""
-    command = [sys.executable, "-m", "aetherflow_cli", *args]
+    command = [sys.executable, "-m", "aetherflow.cli", *args]
     if read_first_line:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         first = proc.stdout.readline().decode()

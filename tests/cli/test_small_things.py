@@ -4,9 +4,9 @@ error pages shown as text."""
 
 from __future__ import annotations
 
-from aetherflow_cli import render
-from aetherflow_cli.errors import Session
-from aetherflow_core.connectors.families.http import body_excerpt
+from aetherflow.cli import render
+from aetherflow.cli.errors import Session
+from aetherflow.core.connectors.families.http import body_excerpt
 from tests.helpers import base_env, run_cli, write_flow
 
 TWO_BROKEN = """

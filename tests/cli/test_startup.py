@@ -29,7 +29,7 @@ def imported_drivers(action: str) -> list[str]:
 def run_in_process(*args: str) -> str:
     return (
         "import contextlib, io\n"
-        "from aetherflow_cli.main import app\n"
+        "from aetherflow.cli.main import app\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n"
         f"        app({list(args)!r})\n"
@@ -39,7 +39,7 @@ def run_in_process(*args: str) -> str:
 
 
 def test_importing_the_cli_imports_no_driver():
-    assert imported_drivers("import aetherflow_cli.main") == []
+    assert imported_drivers("import aetherflow.cli.main") == []
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_cheap_commands_import_no_driver(args):
 
 
 def test_version_prints_the_package_version():
-    from aetherflow_core import __version__
+    from aetherflow.core import __version__
 
     result = run_cli("--version")
     assert result.exit_code == 0 and result.stdout.strip() == f"aetherflow {__version__}"

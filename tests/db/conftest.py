@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
-from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
-from aetherflow_core.connectors.builtin.db_sqlalchemy import MySQLConnector
-from aetherflow_core.connectors.builtin.db_sqlite3 import SQLiteConnector
+from aetherflow.core.connectors.builtin.db_duckdb import DuckDBConnector
+from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
+from aetherflow.core.connectors.builtin.db_sqlalchemy import MySQLConnector
+from aetherflow.core.connectors.builtin.db_sqlite3 import SQLiteConnector
 from tests.helpers import step_context
 
 

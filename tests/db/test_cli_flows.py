@@ -116,8 +116,8 @@ def test_resolve_check_connects_to_postgres(tmp_path, pg_server):
 def test_importing_database_modules_imports_no_driver():
     code = (
         "import sys\n"
-        "import aetherflow_core.connectors.builtin.db_postgres, aetherflow_core.connectors.builtin.db_duckdb\n"
-        "import aetherflow_core.connectors.builtin.db_sqlite3, aetherflow_core.steps.builtin.db\n"
+        "import aetherflow.core.connectors.builtin.db_postgres, aetherflow.core.connectors.builtin.db_duckdb\n"
+        "import aetherflow.core.connectors.builtin.db_sqlite3, aetherflow.core.steps.builtin.db\n"
         "print(sorted(m for m in ('psycopg', 'duckdb', 'pyarrow', 'sqlite3') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

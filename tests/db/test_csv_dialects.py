@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from aetherflow_core.connectors.families.db import DatabaseConnector
-from aetherflow_core.errors import ConnectorError, StepInputError
-from aetherflow_core.steps.base import STEP_SUCCESS
-from aetherflow_core.steps.builtin.db import DbExtract, DbLoad
+from aetherflow.core.connectors.families.db import DatabaseConnector
+from aetherflow.core.errors import ConnectorError, StepInputError
+from aetherflow.core.steps.base import STEP_SUCCESS
+from aetherflow.core.steps.builtin.db import DbExtract, DbLoad
 
 COLUMNS = ["id", "amount", "label", "day", "stamp"]
 PG_TYPES = "id integer PRIMARY KEY, amount numeric(12,2), label text, day date, stamp timestamp"

@@ -8,8 +8,8 @@ import threading
 import pyarrow.parquet as pq
 import pytest
 
-from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
-from aetherflow_core.errors import ConnectorError
+from aetherflow.core.connectors.builtin.db_duckdb import DuckDBConnector
+from aetherflow.core.errors import ConnectorError
 
 from .conftest import named
 

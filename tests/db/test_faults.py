@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
-from aetherflow_core.errors import ConnectorError, ConnectorTimeout
-from aetherflow_core.steps.builtin.db import DbExtract, DbFetch, DbLoad
+from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
+from aetherflow.core.errors import ConnectorError, ConnectorTimeout
+from aetherflow.core.steps.builtin.db import DbExtract, DbFetch, DbLoad
 from tests.services import free_port
 from tests.services.postgres import TEST_PASSWORD as SECRET
 

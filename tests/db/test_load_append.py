@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.errors import ConnectorConfigError
-from aetherflow_core.steps.builtin.db import DbLoad
+from aetherflow.core.errors import ConnectorConfigError
+from aetherflow.core.steps.builtin.db import DbLoad
 
 CSV = "id,name\n1,ada\n2,grace\n"
 

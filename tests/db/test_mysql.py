@@ -12,10 +12,10 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
-from aetherflow_core.connectors.builtin.db_sqlalchemy import MySQLConnector, SQLAlchemyConnector
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError, MissingDependencyError
-from aetherflow_core.steps.base import STEP_SUCCESS
-from aetherflow_core.steps.builtin.db import DbExtract, DbLoad
+from aetherflow.core.connectors.builtin.db_sqlalchemy import MySQLConnector, SQLAlchemyConnector
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError, MissingDependencyError
+from aetherflow.core.steps.base import STEP_SUCCESS
+from aetherflow.core.steps.builtin.db import DbExtract, DbLoad
 from tests.helpers import driver_fault
 
 from .conftest import named

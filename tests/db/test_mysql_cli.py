@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import zip_longest
 
-from aetherflow_core.connectors.builtin.db_sqlalchemy import MySQLConnector
+from aetherflow.core.connectors.builtin.db_sqlalchemy import MySQLConnector
 from tests.helpers import base_env, run_cli, write_flow
 
 from .conftest import named

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
-from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 
 from .conftest import named
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from aetherflow_core.steps.builtin.db import DbExtract, DbLoad
+from aetherflow.core.steps.builtin.db import DbExtract, DbLoad
 
 from .conftest import named
 

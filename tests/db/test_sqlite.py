@@ -9,8 +9,8 @@ import threading
 import pyarrow.parquet as pq
 import pytest
 
-from aetherflow_core.connectors.builtin.db_sqlite3 import SQLiteConnector, split_statements
-from aetherflow_core.errors import ConnectorError, ConnectorTimeout
+from aetherflow.core.connectors.builtin.db_sqlite3 import SQLiteConnector, split_statements
+from aetherflow.core.errors import ConnectorError, ConnectorTimeout
 
 from .conftest import named
 

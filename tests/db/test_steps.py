@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from aetherflow_core.errors import ConnectorError, StepError, StepInputError
-from aetherflow_core.steps.base import STEP_SUCCESS
-from aetherflow_core.steps.builtin.db import DbExecute, DbExtract, DbFetch, DbLoad
-from aetherflow_core.steps.registry import get_step
+from aetherflow.core.errors import ConnectorError, StepError, StepInputError
+from aetherflow.core.steps.base import STEP_SUCCESS
+from aetherflow.core.steps.builtin.db import DbExecute, DbExtract, DbFetch, DbLoad
+from aetherflow.core.steps.registry import get_step
 
 
 def run(step_cls, ctx, **inputs):

@@ -13,8 +13,8 @@ import pytest
 from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
-from aetherflow_core.connectors.builtin.db_duckdb import DuckDBConnector
-from aetherflow_core.errors import MissingDependencyError, StepError, StepInputError
+from aetherflow.core.connectors.builtin.db_duckdb import DuckDBConnector
+from aetherflow.core.errors import MissingDependencyError, StepError, StepInputError
 from tests.helpers import run_step, step_context
 
 from .conftest import NOTES, build_template

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from aetherflow_core.connectors.builtin.fs_local import LocalFilesConnector
-from aetherflow_core.connectors.builtin.sftp_paramiko import SFTPConnector
+from aetherflow.core.connectors.builtin.fs_local import LocalFilesConnector
+from aetherflow.core.connectors.builtin.sftp_paramiko import SFTPConnector
 from tests.services.sshd import SshServer
 
 RESOURCE = "sftp_test"

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from aetherflow_core.api import RemoteFile, RemoteFilesConnector
-from aetherflow_core.errors import ConnectorError, StepError, StepInputError
-from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS
-from aetherflow_core.steps.builtin.files import (
+from aetherflow.core.api import RemoteFile, RemoteFilesConnector
+from aetherflow.core.errors import ConnectorError, StepError, StepInputError
+from aetherflow.core.steps.base import STEP_SKIPPED, STEP_SUCCESS
+from aetherflow.core.steps.builtin.files import (
     FilesCopy,
     FilesDelete,
     FilesDownload,
@@ -255,7 +255,7 @@ def test_files_copy_needs_files_or_remote_dir(ctx):
 
 
 def test_a_resource_that_is_not_a_files_connector_is_refused_clearly(tmp_path):
-    from aetherflow_core.connectors.base import ConnectorBase
+    from aetherflow.core.connectors.base import ConnectorBase
 
     class Other(ConnectorBase):
         kind, driver = "db", "sqlite3"
@@ -286,7 +286,7 @@ def test_files_copy_within_one_sftp_resource(sshd, ctx, sftp_dir):
 
 @pytest.mark.parametrize("name", ["../x", "..\\x", "a/../../b", "/etc/passwd", "\\\\server\\share\\x", "C:\\x", "C:x", "", ".", "a/\0b"])
 def test_names_that_could_leave_the_destination_are_refused(tmp_path, name):
-    from aetherflow_core.connectors.families.files import safe_local_path
+    from aetherflow.core.connectors.families.files import safe_local_path
 
     with pytest.raises(StepError, match="refusing remote name"):
         safe_local_path(tmp_path, name)
@@ -294,7 +294,7 @@ def test_names_that_could_leave_the_destination_are_refused(tmp_path, name):
 
 @pytest.mark.parametrize(("name", "parts"), [("a/b", ("a", "b")), ("a\\b", ("a", "b")), ("./sub/./c", ("sub", "c")), ("1:x", ("1:x",))])
 def test_harmless_names_land_inside_the_destination(tmp_path, name, parts):
-    from aetherflow_core.connectors.families.files import safe_local_path
+    from aetherflow.core.connectors.families.files import safe_local_path
 
     assert safe_local_path(tmp_path, name) == tmp_path.resolve().joinpath(*parts)
 

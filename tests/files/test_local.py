@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from aetherflow_core.connectors.builtin.fs_local import LocalFilesConnector
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.connectors.builtin.fs_local import LocalFilesConnector
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 from tests.files.conftest import make_local, part_files
 from tests.helpers import sha256_of
 

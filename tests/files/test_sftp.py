@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 from tests.files.conftest import make_sftp, part_files, server_file
 from tests.helpers import sha256_of
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from aetherflow_core.errors import ConnectorError, ConnectorTimeout
+from aetherflow.core.errors import ConnectorError, ConnectorTimeout
 from tests.files.conftest import make_sftp, part_files
 from tests.services import free_port
 from tests.services.sshd import TEST_PASSWORD

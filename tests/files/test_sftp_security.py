@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 from tests.files.conftest import make_sftp
 from tests.services.sshd import TEST_PASSWORD
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.connectors.builtin.rest_httpx import HttpxConnector
+from aetherflow.core.connectors.builtin.rest_httpx import HttpxConnector
 from tests.helpers import connector_factory
 
 

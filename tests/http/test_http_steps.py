@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from aetherflow_core.connectors.builtin.db_sqlite3 import SQLiteConnector
-from aetherflow_core.errors import StepError, StepInputError
-from aetherflow_core.redaction import Scrubber
-from aetherflow_core.steps.builtin.http import ExpectedStatus, HttpDownload, HttpRequest
+from aetherflow.core.connectors.builtin.db_sqlite3 import SQLiteConnector
+from aetherflow.core.errors import StepError, StepInputError
+from aetherflow.core.redaction import Scrubber
+from aetherflow.core.steps.builtin.http import ExpectedStatus, HttpDownload, HttpRequest
 from tests.helpers import step_context
 from tests.services.http_server import large_sha256
 

@@ -12,7 +12,7 @@ from contextlib import closing, contextmanager
 
 import pytest
 
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError, ConnectorTimeout
 from tests.services.http_server import large_sha256
 
 SECRET = "S3cr3t-Pa55-xyz"
@@ -341,7 +341,7 @@ def test_relative_url_without_base_url_explains_itself(make_api):
 def test_connector_module_imports_no_driver():
     code = (
         "import sys\n"
-        "import aetherflow_core.connectors.builtin.rest_httpx as h, aetherflow_core.connectors.builtin.mail_smtp as m\n"
+        "import aetherflow.core.connectors.builtin.rest_httpx as h, aetherflow.core.connectors.builtin.mail_smtp as m\n"
         "h.HttpxConnector.config_schema; m.SMTPConnector.config_schema\n"
         "bad = [n for n in ('httpx', 'httpcore', 'smtplib', 'ssl') if n in sys.modules]\n"
         "assert not bad, bad\n"

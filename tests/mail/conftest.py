@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.connectors.builtin.mail_smtp import SMTPConnector
+from aetherflow.core.connectors.builtin.mail_smtp import SMTPConnector
 from tests.helpers import connector_factory
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.state import open_state_store
-from aetherflow_core.state.base import LockOwner
+from aetherflow.core.state import open_state_store
+from aetherflow.core.state.base import LockOwner
 from tests.helpers import run_cli, write_flow
 from tests.services.smtp_server import QUIET_WARNINGS
 

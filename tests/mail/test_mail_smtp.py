@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.connectors.builtin.mail_smtp import SMTPConnector, attachment_type
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.connectors.builtin.mail_smtp import SMTPConnector, attachment_type
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 from tests.services.smtp_server import QUIET_WARNINGS
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in QUIET_WARNINGS]

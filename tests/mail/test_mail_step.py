@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.errors import StepError, StepInputError
-from aetherflow_core.steps.builtin.mail import MailSend, html_to_text
+from aetherflow.core.errors import StepError, StepInputError
+from aetherflow.core.steps.builtin.mail import MailSend, html_to_text
 from tests.helpers import base_env, run_cli, step_context, write_flow
 from tests.services.smtp_server import QUIET_WARNINGS
 

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from aetherflow_core.logs import ContextLogger
-from aetherflow_core.redaction import Scrubber
-from aetherflow_core.steps.builtin.process import ExternalProcess
+from aetherflow.core.logs import ContextLogger
+from aetherflow.core.redaction import Scrubber
+from aetherflow.core.steps.builtin.process import ExternalProcess
 from tests.helpers import step_context
 
 SECRET = "S3cr3t-Pa55-xyz"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_core.errors import Interrupted, StepError, StepInputError
-from aetherflow_core.steps.builtin.process import ExternalProcess
+from aetherflow.core.errors import Interrupted, StepError, StepInputError
+from aetherflow.core.steps.builtin.process import ExternalProcess
 from tests.services import process_gone
 
 from .conftest import SECRET

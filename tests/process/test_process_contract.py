@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from aetherflow_core.errors import StepError, StepInputError, retryable
-from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS
-from aetherflow_core.steps.builtin.process import ExternalProcess
-from aetherflow_core.steps.builtin.process_contract import WORK_SENTINEL
+from aetherflow.core.errors import StepError, StepInputError, retryable
+from aetherflow.core.steps.base import STEP_SKIPPED, STEP_SUCCESS
+from aetherflow.core.steps.builtin.process import ExternalProcess
+from aetherflow.core.steps.builtin.process_contract import WORK_SENTINEL
 from tests.helpers import base_env, run_cli, write_flow
 
 from .conftest import SECRET

@@ -89,7 +89,7 @@ def test_interrupting_the_run_stops_the_process_tree(tmp_path):
     flow = write_flow(tmp_path / "flow.yaml", INTERRUPT_FLOW)
     pid_file = tmp_path / "grandchild.pid"
     env = base_env(tmp_path, PID_FILE=str(pid_file))
-    proc = subprocess.Popen([sys.executable, "-m", "aetherflow_cli", "run", str(flow)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "aetherflow.cli", "run", str(flow)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not (pid_file.exists() and pid_file.read_text().strip()):

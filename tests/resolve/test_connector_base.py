@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.api import ConnectorBase, ConnectorConfigError, ConnectorError, ConnectorTimeout, Field, StepError
-from aetherflow_core.connectors.manager import ConnectorManager
-from aetherflow_core.connectors.schema import settle
-from aetherflow_core.resolve import ResolvedResource
+from aetherflow.core.api import ConnectorBase, ConnectorConfigError, ConnectorError, ConnectorTimeout, Field, StepError
+from aetherflow.core.connectors.manager import ConnectorManager
+from aetherflow.core.connectors.schema import settle
+from aetherflow.core.resolve import ResolvedResource
 
 PASSWORD = "Pa55-w0rd-in-config"
 TOKEN = "t0ken-from-header"

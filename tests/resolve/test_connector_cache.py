@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from aetherflow_core.connectors import manager as manager_module
-from aetherflow_core.connectors.base import ConnectorBase
-from aetherflow_core.connectors.manager import ConnectorManager
-from aetherflow_core.connectors.registry import register_connector
-from aetherflow_core.errors import ConnectorError
-from aetherflow_core.resolve import ResolvedResource
+from aetherflow.core.connectors import manager as manager_module
+from aetherflow.core.connectors.base import ConnectorBase
+from aetherflow.core.connectors.manager import ConnectorManager
+from aetherflow.core.connectors.registry import register_connector
+from aetherflow.core.errors import ConnectorError
+from aetherflow.core.resolve import ResolvedResource
 
 built: list[CountingConnector] = []
 

@@ -56,7 +56,7 @@ def test_secret_names_that_are_not_a_collection_are_refused(tmp_path):
 
 
 def test_short_secrets_are_masked_as_whole_words_only():
-    from aetherflow_core.redaction import Scrubber
+    from aetherflow.core.redaction import Scrubber
 
     scrubber = Scrubber(["prod", "s3cr3t-long-value"])
     assert scrubber.scrub("deploying product to prod (prod.) xprod") == "deploying product to *** (***.) xprod"

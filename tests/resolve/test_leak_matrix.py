@@ -20,7 +20,7 @@ import sqlite3
 
 import pytest
 
-from aetherflow_core.registration import registrations_undone
+from aetherflow.core.registration import registrations_undone
 from tests.helpers import run_cli, write_flow
 
 with registrations_undone():

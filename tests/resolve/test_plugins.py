@@ -75,7 +75,7 @@ def test_entry_point_plugins_are_loaded(tmp_path, cli_env):
     site = tmp_path / "site"
     (site / "ep_plugin-1.0.dist-info").mkdir(parents=True)
     (site / "ep_plugin.py").write_text(
-        "from aetherflow_core.api import ConnectorBase, register_connector\n"
+        "from aetherflow.core.api import ConnectorBase, register_connector\n"
         "@register_connector(kind='demo', driver='entrypoint', summary='from an entry point')\n"
         "class EP(ConnectorBase):\n    pass\n"
     )

@@ -6,7 +6,7 @@ import base64
 import json
 from urllib.parse import quote, quote_plus
 
-from aetherflow_core.redaction import Scrubber, is_secret_key, mask_url_password, redact_mapping, strip_url_credentials
+from aetherflow.core.redaction import Scrubber, is_secret_key, mask_url_password, redact_mapping, strip_url_credentials
 from tests.helpers import run_cli, write_flow
 
 SECRET = "p@ss w/rd:é\"x"
@@ -162,7 +162,7 @@ def test_cut_after_scrubbing_masks_a_secret_cut_in_half_at_either_edge():
 
 
 def test_a_password_with_spaces_in_a_dsn_is_learned_whole_and_word_by_word():
-    from aetherflow_core.redaction import split_dsn_password, url_passwords
+    from aetherflow.core.redaction import split_dsn_password, url_passwords
 
     for dsn in ("postgresql://etl:pa ss-w0rd-long@db:5432/x", "host=db password=pa ss-w0rd-long user=etl", "password='pa ss-w0rd-long' host=db"):
         assert split_dsn_password(dsn)[1] == "pa ss-w0rd-long", dsn

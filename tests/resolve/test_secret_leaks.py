@@ -161,7 +161,7 @@ def run_on_terminal(args: list[str], env: dict) -> str:
     import sys
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "aetherflow_cli", *args], stdout=follower, stderr=follower, env={**env, "TERM": "xterm"})
+    proc = subprocess.Popen([sys.executable, "-m", "aetherflow.cli", *args], stdout=follower, stderr=follower, env={**env, "TERM": "xterm"})
     os.close(follower)
     chunks = []
     while True:

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from aetherflow_core.errors import TemplateError
-from aetherflow_core.templating import ENGINE, EnvView, named
+from aetherflow.core.errors import TemplateError
+from aetherflow.core.templating import ENGINE, EnvView, named
 from tests.helpers import run_cli, write_flow
 
 ESCAPES = [
@@ -117,9 +117,9 @@ jobs:
 
 
 def test_os_environ_is_unchanged_by_a_run_with_env_files(tmp_path, monkeypatch):
-    from aetherflow_cli.commands import run_command
-    from aetherflow_cli.errors import Session
-    from aetherflow_cli.options import RunOptions
+    from aetherflow.cli.commands import run_command
+    from aetherflow.cli.errors import Session
+    from aetherflow.cli.options import RunOptions
 
     for key in [k for k in os.environ if k.startswith("AETHERFLOW_")]:
         monkeypatch.delenv(key)

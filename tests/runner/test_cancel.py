@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from aetherflow_core.api import CancelToken, current_cancel
-from aetherflow_core.cancel import NEVER, cancel_scope
-from aetherflow_core.errors import Interrupted
+from aetherflow.core.api import CancelToken, current_cancel
+from aetherflow.core.cancel import NEVER, cancel_scope
+from aetherflow.core.errors import Interrupted
 
 
 def test_cancelling_runs_each_registered_callback_once_and_keeps_the_first_reason():

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.errors import TemplateError
-from aetherflow_core.prepare import Invocation, prepare_flow
-from aetherflow_core.runner import Runner
-from aetherflow_core.state import open_state_store
-from aetherflow_core.status import Status
-from aetherflow_core.templating import ENGINE
+from aetherflow.core.errors import TemplateError
+from aetherflow.core.prepare import Invocation, prepare_flow
+from aetherflow.core.runner import Runner
+from aetherflow.core.state import open_state_store
+from aetherflow.core.status import Status
+from aetherflow.core.templating import ENGINE
 from tests.helpers import base_env, run_cli, write_flow
 
 HEAD = """

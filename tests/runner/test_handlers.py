@@ -62,7 +62,7 @@ def test_no_handler_runs_after_an_interrupted_run(tmp_path, cli_env):
     flow = write_flow(tmp_path / "flow.yaml", FLOW)
     env = {**cli_env, "MARKS": str(tmp_path), "SLEEP_FOR": "30"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--log-format", "json"],
+        [sys.executable, "-m", "aetherflow.cli", "run", str(flow), "--log-format", "json"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -57,9 +57,9 @@ def make_project(tmp_path: Path) -> Path:
 
 def process_state() -> dict:
     """Everything a run could leave changed in the process that called it."""
-    from aetherflow_core import plugins
-    from aetherflow_core.connectors.registry import entries
-    from aetherflow_core.steps.registry import list_steps, step_types
+    from aetherflow.core import plugins
+    from aetherflow.core.connectors.registry import entries
+    from aetherflow.core.steps.registry import list_steps, step_types
 
     logger = logging.getLogger("aetherflow")
     return {

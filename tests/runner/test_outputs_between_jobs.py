@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from aetherflow_core.state import open_state_store
+from aetherflow.core.state import open_state_store
 from tests.helpers import run_cli, write_flow
 
 DATA = "postgres://loader:pw-in-data-42@db.example/sales password=kv-in-data-42"

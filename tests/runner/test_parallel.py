@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from aetherflow_core.state import open_state_store
-from aetherflow_core.status import Status
+from aetherflow.core.state import open_state_store
+from aetherflow.core.status import Status
 from tests.helpers import run_cli, write_flow
 from tests.services import process_gone
 
@@ -255,7 +255,7 @@ def _interrupted(flow: Path, env: dict, ready, *, signals: int = 1) -> tuple[int
     """Run ``flow`` as a user would, wait for ``ready()``, press Ctrl-C ``signals`` times
     (the later ones after the run had time to react to the first), and wait for the end."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "aetherflow.cli", "run", str(flow), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 60
@@ -394,8 +394,8 @@ def test_lines_logged_while_a_step_runs_name_its_job_and_step(tmp_path):
     import io
     import logging
 
-    from aetherflow_core.logs import configure_logging, log_context
-    from aetherflow_core.redaction import Scrubber
+    from aetherflow.core.logs import configure_logging, log_context
+    from aetherflow.core.redaction import Scrubber
 
     stream = io.StringIO()
     configure_logging(Scrubber(), fmt="json", stream=stream)

@@ -21,7 +21,7 @@ jobs:
 def test_resuming_a_live_run_is_refused_and_a_dead_one_is_resumed(tmp_path, cli_env):
     flow = write_flow(tmp_path / "flow.yaml", FLOW)
     first = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--run-id", "r-1", "--log-format", "json"],
+        [sys.executable, "-m", "aetherflow.cli", "run", str(flow), "--run-id", "r-1", "--log-format", "json"],
         env={**cli_env, "SLEEP_FOR": "30"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -46,7 +46,7 @@ def test_resuming_a_live_run_is_refused_and_a_dead_one_is_resumed(tmp_path, cli_
 def test_a_run_whose_process_died_is_resumable(tmp_path, cli_env):
     flow = write_flow(tmp_path / "flow.yaml", FLOW)
     first = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--run-id", "r-2", "--log-format", "json"],
+        [sys.executable, "-m", "aetherflow.cli", "run", str(flow), "--run-id", "r-2", "--log-format", "json"],
         env={**cli_env, "SLEEP_FOR": "3"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import threading
 
-from aetherflow_core.cancel import CancelToken
-from aetherflow_core.connectors.manager import ConnectorManager
-from aetherflow_core.context import no_progress
-from aetherflow_core.locks import LockManager
-from aetherflow_core.logs import get_logger
-from aetherflow_core.prepare import Invocation, prepare_flow
-from aetherflow_core.runner.job import JobRun
-from aetherflow_core.runner.records import JobRecord
-from aetherflow_core.runner.session import RunSession
-from aetherflow_core.state import open_state_store
-from aetherflow_core.state.rows import RunRow
-from aetherflow_core.status import Status
+from aetherflow.core.cancel import CancelToken
+from aetherflow.core.connectors.manager import ConnectorManager
+from aetherflow.core.context import no_progress
+from aetherflow.core.locks import LockManager
+from aetherflow.core.logs import get_logger
+from aetherflow.core.prepare import Invocation, prepare_flow
+from aetherflow.core.runner.job import JobRun
+from aetherflow.core.runner.records import JobRecord
+from aetherflow.core.runner.session import RunSession
+from aetherflow.core.state import open_state_store
+from aetherflow.core.state.rows import RunRow
+from aetherflow.core.status import Status
 from tests.helpers import base_env, write_flow
 
 FLOW = """

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from aetherflow_core.errors import UserError
-from aetherflow_core.scaffold import create_project, template_names
+from aetherflow.core.errors import UserError
+from aetherflow.core.scaffold import create_project, template_names
 from tests.helpers import ROOT, base_env, check_jsonschema, run_cli
 
 
@@ -61,8 +61,8 @@ def test_the_project_schema_knows_the_projects_own_step(tmp_path):
 
 
 def test_init_leaves_the_registries_as_it_found_them(tmp_path):
-    from aetherflow_core.connectors.registry import entries
-    from aetherflow_core.steps.registry import step_types
+    from aetherflow.core.connectors.registry import entries
+    from aetherflow.core.steps.registry import step_types
 
     before = (step_types(), [e.key for e in entries()])
     create_project(tmp_path / "a")

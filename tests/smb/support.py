@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aetherflow_core.connectors.builtin.smb_smbprotocol import SMBConnector
+from aetherflow.core.connectors.builtin.smb_smbprotocol import SMBConnector
 
 
 def make_connector(server, *, name: str = "nas", options: dict | None = None, **config) -> SMBConnector:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from aetherflow_core.errors import ConnectorConfigError, ConnectorError
+from aetherflow.core.errors import ConnectorConfigError, ConnectorError
 from tests.helpers import sha256_of
 from tests.services.smbd import TEST_PASSWORD
 from tests.smb.support import make_connector

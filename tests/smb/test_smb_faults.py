@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from aetherflow_core.errors import ConnectorError, ConnectorTimeout
+from aetherflow.core.errors import ConnectorError, ConnectorTimeout
 from tests.services import process_gone
 from tests.services.smbd import TEST_PASSWORD
 from tests.smb.support import make_connector

@@ -3,7 +3,7 @@ tests/test_driver_errors_scrubbed.py)."""
 
 from __future__ import annotations
 
-from aetherflow_core.connectors.builtin.smb_smbprotocol import SMBConnector
+from aetherflow.core.connectors.builtin.smb_smbprotocol import SMBConnector
 from tests.helpers import driver_fault
 from tests.services import free_port
 

@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from aetherflow_core.connectors.builtin.fs_local import LocalFilesConnector
-from aetherflow_core.connectors.builtin.sftp_paramiko import SFTPConnector
-from aetherflow_core.errors import ConnectorError
-from aetherflow_core.steps.base import STEP_SKIPPED, STEP_SUCCESS
-from aetherflow_core.steps.registry import get_step
+from aetherflow.core.connectors.builtin.fs_local import LocalFilesConnector
+from aetherflow.core.connectors.builtin.sftp_paramiko import SFTPConnector
+from aetherflow.core.errors import ConnectorError
+from aetherflow.core.steps.base import STEP_SKIPPED, STEP_SUCCESS
+from aetherflow.core.steps.registry import get_step
 from tests.helpers import sha256_of, step_context
 from tests.smb.support import make_connector, share_file
 

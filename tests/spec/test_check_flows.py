@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aetherflow_core.spec import check_flows
-from aetherflow_core.steps.registry import step_types
+from aetherflow.core.spec import check_flows
+from aetherflow.core.steps.registry import step_types
 from tests.helpers import write_flow
 
 PLUGIN = """

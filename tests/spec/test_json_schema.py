@@ -129,9 +129,9 @@ def test_profiles_schema_accepts_overlays_and_rejects_typos(tmp_path):
 
 
 def test_descriptions_and_defaults_come_from_the_declarations():
-    from aetherflow_core.connectors.builtin.db_postgres import PostgresConnector
-    from aetherflow_core.spec.json_schema import flow_schema
-    from aetherflow_core.steps.builtin.db import DbFetch
+    from aetherflow.core.connectors.builtin.db_postgres import PostgresConnector
+    from aetherflow.core.spec.json_schema import flow_schema
+    from aetherflow.core.steps.builtin.db import DbFetch
 
     schema = flow_schema()
     steps = {rule["if"]["properties"]["type"]["const"]: rule["then"] for rule in schema["$defs"]["StepSpec"]["allOf"]}
@@ -148,7 +148,7 @@ def test_descriptions_and_defaults_come_from_the_declarations():
 
 
 def test_every_key_an_editor_offers_has_help():
-    from aetherflow_core.spec.json_schema import flow_schema, profiles_schema
+    from aetherflow.core.spec.json_schema import flow_schema, profiles_schema
 
     missing = []
 
@@ -170,8 +170,8 @@ def test_every_key_an_editor_offers_has_help():
 
 
 def test_profile_model_is_the_shape_the_loader_checks():
-    from aetherflow_core import profiles
-    from aetherflow_core.spec.models import ProfileResourceSpec, ProfileSpec
+    from aetherflow.core import profiles
+    from aetherflow.core.spec.models import ProfileResourceSpec, ProfileSpec
 
     assert set(ProfileSpec.model_fields) == set(profiles._PROFILE_KEYS)
     assert set(ProfileResourceSpec.model_fields) == set(profiles._SECTIONS)

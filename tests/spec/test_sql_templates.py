@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from aetherflow_core.errors import TemplateError
-from aetherflow_core.templating import ENGINE
+from aetherflow.core.errors import TemplateError
+from aetherflow.core.templating import ENGINE
 from tests.helpers import run_cli, write_flow
 
 FLOW = """

@@ -156,7 +156,7 @@ def test_validate_reads_connector_schemas_without_importing_drivers(tmp_path):
     flow = write_flow(tmp_path / "flow.yaml", CASES[1][1])
     probe = (
         "import sys\n"
-        "from aetherflow_cli.main import app\n"
+        "from aetherflow.cli.main import app\n"
         "try:\n"
         f"    app(['validate', {str(flow)!r}])\n"
         "except SystemExit as exc:\n"

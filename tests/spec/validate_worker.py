@@ -30,7 +30,7 @@ def peak_memory_mb() -> float:
 
 
 def main() -> None:
-    from aetherflow_cli.main import app
+    from aetherflow.cli.main import app
 
     replies = sys.stdout
     for line in sys.stdin:

@@ -46,7 +46,7 @@ class Backend:
         return self.root / "state" / "state.db"
 
     def open(self):
-        from aetherflow_core.state import open_state_store
+        from aetherflow.core.state import open_state_store
 
         if self.name == "postgres":
             return open_state_store("postgres", dsn=self.dsn)
@@ -109,7 +109,7 @@ class Host:
         out = open(self.root / f"out-{tag}.txt", "w")
         err = open(self.root / f"err-{tag}.txt", "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aetherflow_cli", *map(str, args)],
+            [sys.executable, "-m", "aetherflow.cli", *map(str, args)],
             cwd=self.root,
             env=self.env,
             stdout=out,

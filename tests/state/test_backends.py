@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from aetherflow_core.errors import StateError
-from aetherflow_core.state import open_state_store
-from aetherflow_core.state.rows import RunRow, StepRunRow
-from aetherflow_core.status import Status
+from aetherflow.core.errors import StateError
+from aetherflow.core.state import open_state_store
+from aetherflow.core.state.rows import RunRow, StepRunRow
+from aetherflow.core.status import Status
 
 from .conftest import flow_yaml, lines, make_host, write_flow_for
 
@@ -21,7 +21,7 @@ SECRET = "S3cr3t-Pa55-xyz"
 
 
 def test_several_processes_creating_the_postgres_schema_at_once_all_succeed(pg_server):
-    from aetherflow_core.state.postgres import PostgresStateStore
+    from aetherflow.core.state.postgres import PostgresStateStore
 
     for _ in range(3):
         with pg_server.fresh_database() as dsn:
@@ -147,7 +147,7 @@ def test_the_postgres_dsn_password_never_appears_in_output_or_errors(pg_backend)
 
 
 def test_state_errors_raised_by_the_postgres_store_never_carry_the_password():
-    from aetherflow_core.state.postgres import PostgresStateStore
+    from aetherflow.core.state.postgres import PostgresStateStore
 
     for dsn in (f"postgresql://u:{SECRET}@127.0.0.1:1/db?connect_timeout=2", f"host=127.0.0.1 port=x password={SECRET}", f"password={SECRET} = ="):
         with pytest.raises(StateError) as info:

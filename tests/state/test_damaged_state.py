@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from aetherflow_core.state.sqlite import SQLiteStateStore
+from aetherflow.core.state.sqlite import SQLiteStateStore
 from tests.helpers import base_env, run_cli, write_flow
 
 FLOW = """

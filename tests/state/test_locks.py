@@ -11,9 +11,9 @@ import itertools
 import signal
 import threading
 
-from aetherflow_core.errors import LockHeldError
-from aetherflow_core.locks import LockManager
-from aetherflow_core.state.base import LockOwner
+from aetherflow.core.errors import LockHeldError
+from aetherflow.core.locks import LockManager
+from aetherflow.core.state.base import LockOwner
 
 from .conftest import flow_yaml, kill9, lines, wait_for, write_flow_for
 

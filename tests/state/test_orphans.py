@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from aetherflow_core.procfs import group_members
+from aetherflow.core.procfs import group_members
 
 from .conftest import flow_yaml, kill9, lines, wait_for, write_flow_for
 

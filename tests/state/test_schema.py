@@ -8,12 +8,12 @@ import dataclasses
 
 import pytest
 
-from aetherflow_core.errors import StateError
-from aetherflow_core.state.base import LockOwner
-from aetherflow_core.state.postgres import PostgresStateStore
-from aetherflow_core.state.rows import JobRunRow, LockInfo, PersistedRow, RunRow, StepRunRow
-from aetherflow_core.state.sqlite import SQLiteStateStore
-from aetherflow_core.status import Status
+from aetherflow.core.errors import StateError
+from aetherflow.core.state.base import LockOwner
+from aetherflow.core.state.postgres import PostgresStateStore
+from aetherflow.core.state.rows import JobRunRow, LockInfo, PersistedRow, RunRow, StepRunRow
+from aetherflow.core.state.sqlite import SQLiteStateStore
+from aetherflow.core.status import Status
 
 TABLES = {"sqlite": "{}", "postgres": "aetherflow_{}"}
 

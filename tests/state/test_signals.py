@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_core.state import open_state_store
+from aetherflow.core.state import open_state_store
 from tests.helpers import base_env
 
 from .conftest import flow_yaml, lines, wait_for, write_flow_for
@@ -96,7 +96,7 @@ def test_a_signal_during_start_up_exits_130_and_leaves_no_run_running(signum, tm
     state = tmp_path / "state" / "state.db"
     for trial, delay in enumerate([0.0, 0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0]):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aetherflow_cli", "run", str(flow), "--run-id", f"early-{trial}"],
+            [sys.executable, "-m", "aetherflow.cli", "run", str(flow), "--run-id", f"early-{trial}"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         )
         wait_for(lambda: catches(proc.pid, signal.SIGTERM) or proc.poll() is not None, what="SIGTERM to be handled")

@@ -146,7 +146,7 @@ def _dead_pid() -> int:
 
 
 def test_locks_list_shows_owner_expiry_and_whether_the_holder_still_runs(backend, hosts):
-    from aetherflow_core.state.base import LockOwner
+    from aetherflow.core.state.base import LockOwner
 
     host, _ = hosts
     flow = _locks_flow(backend, hosts)
@@ -193,7 +193,7 @@ def _release_on_a_terminal(env: dict, key: str, answer: str) -> tuple[int, str]:
     """Run ``locks release KEY`` with a pseudo-terminal as stdin/stderr and answer its question."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow_cli", "locks", "release", key],
+        [sys.executable, "-m", "aetherflow.cli", "locks", "release", key],
         stdin=slave, stderr=slave, stdout=subprocess.PIPE, env=env, text=True,
     )
     os.close(slave)
@@ -218,7 +218,7 @@ def _release_on_a_terminal(env: dict, key: str, answer: str) -> tuple[int, str]:
 
 
 def test_locks_release_asks_on_a_terminal_and_respects_the_answer(tmp_path):
-    from aetherflow_core.state import open_state_store
+    from aetherflow.core.state import open_state_store
 
     env = base_env(tmp_path)
     store = open_state_store("sqlite", path=str(tmp_path / "state" / "state.db"))

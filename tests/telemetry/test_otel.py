@@ -139,13 +139,13 @@ def test_commands_import_opentelemetry_and_schema_generation_only_when_they_need
     flow = write_flow(tmp_path / "flow.yaml", "version: 1\nflow: {id: t}\njobs:\n  - id: a\n    steps: [{id: s, type: check_items, inputs: {items: [1]}}]\n")
     probe = (
         "import contextlib, io, json, sys\n"
-        "from aetherflow_cli.main import app\n"
+        "from aetherflow.cli.main import app\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
         "    try:\n"
         "        app(sys.argv[1:])\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = ('opentelemetry', 'jsonschema', 'google', 'aetherflow_core.spec.json_schema', 'aetherflow_core.scaffold')\n"
+        "heavy = ('opentelemetry', 'jsonschema', 'google', 'aetherflow.core.spec.json_schema', 'aetherflow.core.scaffold')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
     )
     for args in (["--help"], ["connectors", "list"], ["run", str(flow)]):

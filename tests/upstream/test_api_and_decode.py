@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_core.connectors.manager import ConnectorManager
-from aetherflow_core.prepare import Invocation, prepare_flow
+from aetherflow.core.connectors.manager import ConnectorManager
+from aetherflow.core.prepare import Invocation, prepare_flow
 from tests.helpers import base_env, run_cli, write_flow
 
 SECRETS = Path(__file__).resolve().parents[1] / "fixtures" / "secrets_provider.py"
@@ -15,18 +15,17 @@ PLUGINS = Path(__file__).resolve().parents[1] / "fixtures" / "plugins"
 
 
 def test_old_api_names_with_an_equivalent_are_the_same_objects():
-    from aetherflow.core import api as alias
+    from aetherflow.core import api
     from aetherflow.core.api import RunContext, get_connector
-    from aetherflow_core import api
-    from aetherflow_core.connectors.registry import get_connector_class
-    from aetherflow_core.context import StepContext
-    from aetherflow_core.settings import Settings
-    from aetherflow_core.steps.registry import get_step
+    from aetherflow.core.connectors.registry import get_connector_class
+    from aetherflow.core.context import StepContext
+    from aetherflow.core.settings import Settings
+    from aetherflow.core.steps.registry import get_step
 
     assert RunContext is StepContext and get_connector is get_connector_class
-    assert alias.Settings is Settings and api.get_step is get_step
-    assert alias.get_connector("db", "sqlite3").__name__ == "SQLiteConnector"
-    assert {"RunContext", "RemoteFileMeta", "FlowSpec"} <= set(dir(alias))
+    assert api.Settings is Settings and api.get_step is get_step
+    assert api.get_connector("db", "sqlite3").__name__ == "SQLiteConnector"
+    assert {"RunContext", "RemoteFileMeta", "FlowSpec"} <= set(dir(api))
 
 
 @pytest.mark.parametrize(
@@ -46,7 +45,7 @@ def test_old_api_names_without_an_equivalent_say_what_to_use(name, instead):
 
 
 def test_an_unknown_name_is_still_an_attribute_error():
-    import aetherflow_core.api as api
+    import aetherflow.core.api as api
 
     with pytest.raises(AttributeError):
         api.NoSuchName  # noqa: B018

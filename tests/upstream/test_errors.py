@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aetherflow_core.errors import SpecError
-from aetherflow_core.spec import parse_flow
+from aetherflow.core.errors import SpecError
+from aetherflow.core.spec import parse_flow
 from tests.helpers import base_env, run_cli, write_flow
 
 
@@ -108,8 +108,8 @@ jobs:
 
 
 def test_the_old_keys_of_the_contract_inputs_say_what_replaces_them(tmp_path):
-    from aetherflow_core.errors import StepInputError
-    from aetherflow_core.steps.builtin.process import ExternalProcess
+    from aetherflow.core.errors import StepInputError
+    from aetherflow.core.steps.builtin.process import ExternalProcess
     from tests.helpers import step_context
 
     ctx = step_context(tmp_path)
@@ -127,7 +127,7 @@ def test_an_input_the_step_declares_is_never_reported_as_an_old_form():
     """The hints are looked up only for undeclared inputs: when external.process gains
     an input of that version (as it gained `log`), the same flow validates."""
     from aetherflow.core.api import Input
-    from aetherflow_core.steps import registry
+    from aetherflow.core.steps import registry
 
     base = registry.get_step("external.process")
     extended = type("ProcessWithOutputs", (base,), {"inputs": {**base.inputs, "outputs": Input(dict)}})

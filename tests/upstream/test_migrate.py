@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from aetherflow_core.migrate import migrate_flow, write_migration
+from aetherflow.core.migrate import migrate_flow, write_migration
 from tests.helpers import base_env, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flows"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_core.errors import PluginError, StepInputError
+from aetherflow.core.errors import PluginError, StepInputError
 from tests.helpers import base_env, run_cli, step_context, write_flow
 
 PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
@@ -173,7 +173,7 @@ jobs:
 
 
 def _register(cls, name):
-    from aetherflow_core.steps import registry
+    from aetherflow.core.steps import registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -239,7 +239,7 @@ def test_a_run_method_with_another_signature_is_refused_with_the_new_one():
 
 def test_the_old_shape_is_flagged_as_deprecated():
     from aetherflow.core.api import Step
-    from aetherflow_core.steps import registry
+    from aetherflow.core.steps import registry
 
     class Old(Step):
         def run(self):
@@ -262,7 +262,7 @@ def test_step_result_takes_output_as_another_spelling_of_outputs():
 
 def test_a_connector_built_from_an_init_object_is_refused_at_registration():
     from aetherflow.core.api import ConnectorBase, register_connector
-    from aetherflow_core.connectors import registry
+    from aetherflow.core.connectors import registry
 
     class OldShape(ConnectorBase):
         def __init__(self, init):
