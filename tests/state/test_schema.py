@@ -195,3 +195,25 @@ def test_a_failing_migration_leaves_the_schema_as_it_was(backend):
         assert "worker" not in columns(store, backend, "job_runs")
     finally:
         store.close()
+
+
+def test_a_column_that_arrived_before_its_version_number_is_not_added_twice(tmp_path):
+    """A SQLite state whose version says 2 while it already has version 3's ``vars``
+    column (a copy restored over a newer schema, a build between releases) opens and
+    migrates; PostgreSQL's migrations say ``ADD COLUMN IF NOT EXISTS`` for the same reason."""
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    SQLiteStateStore(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE persisted")
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+
+    store = SQLiteStateStore(path)
+    try:
+        assert store._query("SELECT value FROM meta WHERE key = 'schema_version'")[0]["value"] == str(SQLiteStateStore.schema_version())
+        assert [row["name"] for row in store._query("PRAGMA table_info(runs)")].count("vars") == 1
+        assert store._query("SELECT name FROM sqlite_master WHERE name = 'persisted'"), "the rest of the migration ran"
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ atomic across processes.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -98,6 +99,23 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
+
+
+def _column_exists(conn: sqlite3.Connection, statement: str) -> bool:
+    """Whether ``statement`` adds a column that the table has already.
+
+    SQLite has no ``ADD COLUMN IF NOT EXISTS`` (PostgreSQL's migrations use it), so a
+    database whose column arrived before its version number did (a copy restored over a
+    newer schema, a build between releases) would otherwise fail to open with
+    "duplicate column name"."""
+    match = _ADD_COLUMN.match(statement)
+    if not match:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
 class SQLiteStateStore(SQLStateStore):
     MIGRATIONS = _MIGRATIONS
 
@@ -160,7 +178,8 @@ class SQLiteStateStore(SQLStateStore):
                     conn.execute("COMMIT")
                     continue
                 for statement in self.MIGRATIONS[version]:
-                    conn.execute(statement)
+                    if not _column_exists(conn, statement):
+                        conn.execute(statement)
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
